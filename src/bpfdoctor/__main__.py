@@ -1,0 +1,3 @@
+from bpfdoctor.cli import main
+
+main()
