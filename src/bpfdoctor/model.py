@@ -137,6 +137,7 @@ class Finding:
     evidence: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
     title: str | None = None
     source: str | None = None  # where the kernel fact came from: profile, btf, version table...
+    location: Location | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -152,4 +153,114 @@ class Finding:
             out["title"] = self.title
         if self.source is not None:
             out["source"] = self.source
+        if self.location is not None:
+            out["location"] = self.location.to_json()
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a finding points: the C source line when line info exists, else object/section."""
+
+    object_path: str
+    section: str | None = None
+    insn: int | None = None
+    source_file: str | None = None
+    source_line: int | None = None
+    source_column: int | None = None
+    source_text: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "object": self.object_path,
+            "section": self.section,
+            "insn": self.insn,
+            "file": self.source_file,
+            "line": self.source_line,
+            "column": self.source_column,
+            "text": self.source_text,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TargetInfo:
+    """The kernel an object is checked against (CONTRACT.md `check` target)."""
+
+    kind: str  # live | profile | btf | kernel-version | none
+    kernel: str | None = None
+    name: str | None = None  # a label for matrix runs ("debian-6.1", "live")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "kernel": self.kernel}
+        if self.name is not None:
+            out["name"] = self.name
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramLoad:
+    """Outcome of loading one program on the live kernel (`check --load`)."""
+
+    program: str
+    ok: bool
+    errno: str | None = None
+    insns_processed: int | None = None
+    total_states: int | None = None
+    peak_states: int | None = None
+    stack_depth: str | None = None
+    verification_time_usec: int | None = None
+    verifier_log_tail: str = ""
+    log_truncated: bool = False
+    diagnoses: tuple[Diagnosis, ...] = ()
+    steps: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "errno": self.errno,
+            "insns_processed": self.insns_processed,
+            "total_states": self.total_states,
+            "peak_states": self.peak_states,
+            "stack_depth": self.stack_depth,
+            "verification_time_usec": self.verification_time_usec,
+            "verifier_log_tail": self.verifier_log_tail,
+            "log_truncated": self.log_truncated,
+            "diagnoses": [d.to_json() for d in self.diagnoses],
+            "steps": list(self.steps),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """Everything `check` learned about one object against one target.
+
+    ``object_json`` is the CONTRACT.md ``object`` block (inventory); renderers (text, json,
+    sarif, junit, github) work from this one value.
+    """
+
+    object_path: str
+    object_json: dict[str, Any]
+    target: TargetInfo
+    verdict: str  # pass | fail | unknown
+    findings: tuple[Finding, ...] = ()
+    loads: tuple[ProgramLoad, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        obj = dict(self.object_json)
+        if self.loads:
+            by_name = {ld.program: ld for ld in self.loads}
+            progs = []
+            for prog in obj.get("programs", []):
+                prog = dict(prog)
+                load = by_name.get(prog.get("name", ""))
+                if load is not None:
+                    prog["load"] = load.to_json()
+                progs.append(prog)
+            obj["programs"] = progs
+        return {
+            "schema": "bpfdoctor.check/1",
+            "object": obj,
+            "target": self.target.to_json(),
+            "verdict": self.verdict,
+            "findings": [f.to_json() for f in self.findings],
+        }
