@@ -6,11 +6,11 @@ Category values are the failure categories of ``shared/CONTRACT.md``; never rena
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Category(str, Enum):
+class Category(StrEnum):
     MAP_PTR_SCALAR = "map-ptr-scalar"
     NULL_CHECK_MISSING = "null-check-missing"
     SCALAR_DEREF = "scalar-deref"
@@ -47,7 +47,7 @@ class Category(str, Enum):
     TOOLCHAIN = "toolchain"
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
@@ -60,13 +60,13 @@ class Severity(str, Enum):
         return self.rank >= other.rank
 
 
-class Confidence(str, Enum):
+class Confidence(StrEnum):
     HIGH = "high"
     MEDIUM = "medium"
     LOW = "low"
 
 
-class FeatureState(str, Enum):
+class FeatureState(StrEnum):
     """State of one probed kernel feature (CONTRACT.md profile)."""
 
     SUPPORTED = "supported"
