@@ -1,0 +1,162 @@
+"""A small, fast, pure reader of raw kernel BTF for the few facts the probe needs.
+
+The probe must answer from ``/sys/kernel/btf/vmlinux`` alone when loading is denied, and do it
+in well under 150 ms; vmlinux has ~130k types, so this reader builds only the type-id -> offset
+index (one pass over the info words, as libbpf ``btf_parse_type_sec()`` does) and decodes the
+handful of types asked for (enums by name, FUNC names, ``bpf_kfunc`` decl tags).
+
+Layouts are uapi/linux/btf.h: ``struct btf_header``, ``struct btf_type`` and the per-kind
+trailers. Malformed input raises :class:`~bpfdoctor.errors.BtfError` naming the offset.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+from bpfdoctor.errors import BtfError
+
+BTF_MAGIC = 0xEB9F
+
+KIND_NAMES = {
+    1: "INT", 2: "PTR", 3: "ARRAY", 4: "STRUCT", 5: "UNION", 6: "ENUM", 7: "FWD",
+    8: "TYPEDEF", 9: "VOLATILE", 10: "CONST", 11: "RESTRICT", 12: "FUNC", 13: "FUNC_PROTO",
+    14: "VAR", 15: "DATASEC", 16: "FLOAT", 17: "DECL_TAG", 18: "TYPE_TAG", 19: "ENUM64",
+}
+KIND_FUNC, KIND_ENUM, KIND_DECL_TAG, KIND_ENUM64 = 12, 6, 17, 19
+
+# bytes after the 12-byte btf_type: fixed part, and per-vlen entry size
+_FIXED = {1: 4, 3: 12, 14: 4, 17: 4}
+_PER_VLEN = {4: 12, 5: 12, 6: 8, 13: 8, 15: 12, 19: 12}
+
+_HDR = struct.Struct("<HBBIIIII")
+_TYPE = struct.Struct("<III")
+
+
+class RawBtf:
+    """Index over one BTF blob (base BTF only; split module BTF starts at the base's count)."""
+
+    __slots__ = ("_data", "_offsets", "_str_end", "_str_start", "kinds_present")
+
+    def __init__(self, data: bytes) -> None:
+        if len(data) < _HDR.size:
+            raise BtfError(f"BTF: {len(data)} bytes is shorter than the header")
+        magic, _ver, _flags, hdr_len, type_off, type_len, str_off, str_len = _HDR.unpack_from(data)
+        if magic != BTF_MAGIC:
+            raise BtfError(f"BTF: bad magic 0x{magic:04x} at offset 0 (want 0xeb9f)")
+        tb, te = hdr_len + type_off, hdr_len + type_off + type_len
+        sb, se = hdr_len + str_off, hdr_len + str_off + str_len
+        if te > len(data) or se > len(data) or hdr_len < 24:
+            raise BtfError("BTF: header sections run past the end of the data")
+        self._data = data
+        self._str_start, self._str_end = sb, se
+        offsets = [0]
+        add = offsets.append
+        info_of = _TYPE.unpack_from
+        fixed, per_vlen = _FIXED, _PER_VLEN
+        kinds: set[int] = set()
+        pos = tb
+        try:
+            while pos < te:
+                add(pos)
+                info = info_of(data, pos)[1]
+                kind = (info >> 24) & 0x1F
+                kinds.add(kind)
+                pos += 12 + fixed.get(kind, 0) + per_vlen.get(kind, 0) * (info & 0xFFFF)
+        except struct.error:
+            raise BtfError(f"BTF: type [{len(offsets) - 1}] truncated at offset {pos}") from None
+        if pos != te:
+            raise BtfError(f"BTF: type section ends at {pos}, header says {te}")
+        self._offsets = offsets
+        self.kinds_present = frozenset(KIND_NAMES.get(k, f"kind{k}") for k in kinds)
+
+    @property
+    def type_count(self) -> int:
+        return len(self._offsets) - 1
+
+    def name(self, name_off: int) -> str:
+        start = self._str_start + name_off
+        if start >= self._str_end:
+            raise BtfError(f"BTF: name offset {name_off} outside the string section")
+        end = self._data.index(b"\0", start, self._str_end)
+        return self._data[start:end].decode("utf-8", "replace")
+
+    def header(self, type_id: int) -> tuple[int, int, int, int]:
+        """(name_off, kind, vlen, size_or_type) of one type."""
+        if not 0 < type_id < len(self._offsets):
+            raise BtfError(f"BTF: type id {type_id} out of range")
+        name_off, info, size_or_type = _TYPE.unpack_from(self._data, self._offsets[type_id])
+        return name_off, (info >> 24) & 0x1F, info & 0xFFFF, size_or_type
+
+    def type_name(self, type_id: int) -> str:
+        return self.name(self.header(type_id)[0])
+
+    def _string_offset(self, name: str) -> int | None:
+        needle = b"\0" + name.encode() + b"\0"
+        idx = self._data.find(needle, self._str_start, self._str_end)
+        return None if idx < 0 else idx + 1 - self._str_start
+
+    def ids_of_kind(self, kind: int) -> Iterator[int]:
+        data, unpack = self._data, _TYPE.unpack_from
+        for tid in range(1, len(self._offsets)):
+            if (unpack(data, self._offsets[tid])[1] >> 24) & 0x1F == kind:
+                yield tid
+
+    def find(self, name: str, kind: int) -> int | None:
+        """First type id with this name and kind (name compared by string offset: fast)."""
+        off = self._string_offset(name)
+        if off is None:
+            return None
+        data, unpack = self._data, _TYPE.unpack_from
+        for tid in range(1, len(self._offsets)):
+            name_off, info, _ = unpack(data, self._offsets[tid])
+            if name_off == off and (info >> 24) & 0x1F == kind:
+                return tid
+        return None
+
+    def enum_values(self, name: str) -> dict[str, int]:
+        """Members of ``enum name`` (ENUM or ENUM64); empty when the enum is absent."""
+        tid = self.find(name, KIND_ENUM)
+        kind = KIND_ENUM
+        if tid is None:
+            tid = self.find(name, KIND_ENUM64)
+            kind = KIND_ENUM64
+        if tid is None:
+            return {}
+        _, _, vlen, _ = self.header(tid)
+        pos = self._offsets[tid] + 12
+        out: dict[str, int] = {}
+        for _ in range(vlen):
+            if kind == KIND_ENUM:
+                noff, val = struct.unpack_from("<Ii", self._data, pos)
+                pos += 8
+            else:
+                noff, lo, hi = struct.unpack_from("<III", self._data, pos)
+                val = lo | (hi << 32)
+                pos += 12
+            out[self.name(noff)] = val
+        return out
+
+    def decl_tag_targets(self, tag: str) -> list[int]:
+        """Type ids carrying ``__attribute__((btf_decl_tag(tag)))`` on the whole declaration."""
+        off = self._string_offset(tag)
+        if off is None:
+            return []
+        data, unpack = self._data, _TYPE.unpack_from
+        out: list[int] = []
+        for tid in range(1, len(self._offsets)):
+            base = self._offsets[tid]
+            name_off, info, target = unpack(data, base)
+            if name_off == off and (info >> 24) & 0x1F == KIND_DECL_TAG:
+                (component,) = struct.unpack_from("<i", data, base + 12)
+                if component == -1:
+                    out.append(target)
+        return out
+
+    def kfuncs(self) -> dict[str, int]:
+        """Kernel functions callable from BPF: FUNCs tagged ``bpf_kfunc`` (pahole >= 1.26)."""
+        out: dict[str, int] = {}
+        for tid in self.decl_tag_targets("bpf_kfunc"):
+            if self.header(tid)[1] == KIND_FUNC:
+                out[self.type_name(tid)] = tid
+        return dict(sorted(out.items()))
