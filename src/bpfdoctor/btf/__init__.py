@@ -1,0 +1,33 @@
+"""BTF and .BTF.ext: parse, index, decode lazily, describe and resolve CO-RE relocations.
+
+Pure: bytes in, model out. Nothing here reads the host; callers pass the bytes of
+``/sys/kernel/btf/vmlinux`` or an object's ``.BTF`` section.
+"""
+
+from bpfdoctor.btf.builder import BtfBuilder
+from bpfdoctor.btf.decoder import Btf
+from bpfdoctor.btf.types import (
+    BtfArray,
+    BtfEnumValue,
+    BtfIntEncoding,
+    BtfKind,
+    BtfLinkage,
+    BtfMember,
+    BtfParam,
+    BtfType,
+    BtfVarSecinfo,
+)
+
+__all__ = [
+    "Btf",
+    "BtfArray",
+    "BtfBuilder",
+    "BtfEnumValue",
+    "BtfIntEncoding",
+    "BtfKind",
+    "BtfLinkage",
+    "BtfMember",
+    "BtfParam",
+    "BtfType",
+    "BtfVarSecinfo",
+]
