@@ -5,7 +5,9 @@ Pure: bytes in, model out. Nothing here reads the host; callers pass the bytes o
 """
 
 from bpfdoctor.btf.builder import BtfBuilder
+from bpfdoctor.btf.core import CoreAccessor, CoreRelo, CoreReloKind, CoreSpec, describe
 from bpfdoctor.btf.decoder import Btf
+from bpfdoctor.btf.ext import BtfExt, FuncInfo, LineInfo
 from bpfdoctor.btf.types import (
     BtfArray,
     BtfEnumValue,
@@ -23,6 +25,7 @@ __all__ = [
     "BtfArray",
     "BtfBuilder",
     "BtfEnumValue",
+    "BtfExt",
     "BtfIntEncoding",
     "BtfKind",
     "BtfLinkage",
@@ -30,4 +33,11 @@ __all__ = [
     "BtfParam",
     "BtfType",
     "BtfVarSecinfo",
+    "CoreAccessor",
+    "CoreRelo",
+    "CoreReloKind",
+    "CoreSpec",
+    "FuncInfo",
+    "LineInfo",
+    "describe",
 ]
