@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bpfdoctor.elf import insns as insn_mod
 from bpfdoctor.elf.image import ElfImage, Section, Symbol, read_image
@@ -31,6 +31,7 @@ from bpfdoctor.errors import ElfError
 
 if TYPE_CHECKING:
     from bpfdoctor.btf.decoder import Btf
+    from bpfdoctor.btf.ext import BtfExt
 
 TEXT_SEC = ".text"
 MAX_OBJECT_SIZE = 1 << 30
@@ -319,17 +320,15 @@ class BpfObject:
         return Btf.from_bytes(sec.data, source=f"{self.name}: .BTF")
 
     @cached_property
-    def btf_ext(self) -> Any:
+    def btf_ext(self) -> BtfExt | None:
         """The ``.BTF.ext`` (func_info, line_info, CO-RE relocations), or None."""
         sec = self.image.section_by_name(".BTF.ext")
         btf = self.btf
         if sec is None or btf is None:
             return None
-        try:
-            from bpfdoctor.btf.ext import BtfExt  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:  # the BTF.ext parser is not available in this build
-            return None
-        return BtfExt.from_bytes(sec.data, btf)
+        from bpfdoctor.btf.ext import BtfExt
+
+        return BtfExt.from_bytes(sec.data, btf, source=f"{self.name}: .BTF.ext")
 
     # -- per-program use --------------------------------------------------------------------
 

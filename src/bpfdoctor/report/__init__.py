@@ -1,0 +1,1 @@
+"""Renderers: each takes frozen results and returns a string; only the CLI prints."""
