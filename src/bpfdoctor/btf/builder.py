@@ -8,7 +8,7 @@ BTF kind into the kernel, and by loaders to re-emit sanitized BTF. Mirrors libbp
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bpfdoctor.btf import wire
@@ -260,6 +260,66 @@ class BtfBuilder:
         )
         header += b"\0" * max(0, hdr_len - len(header))
         return header + body
+
+    def encode_ext(
+        self,
+        *,
+        func_info: Mapping[str, Sequence[tuple[int, int]]] | None = None,
+        line_info: Mapping[str, Sequence[tuple[int, str, int, int, str]]] | None = None,
+        core_relos: Mapping[str, Sequence[tuple[int, int, str, int]]] | None = None,
+        endian: wire.Endian = "little",
+        pad_records: int = 0,
+    ) -> bytes:
+        """A .BTF.ext blob whose strings live in this builder (call before ``encode()``).
+
+        Records: func_info ``(insn_idx, type_id)``, line_info ``(insn_idx, file, line, col,
+        text)``, core_relo ``(insn_idx, type_id, access_str, kind)``. ``pad_records`` appends
+        that many zero words to every record, as a newer compiler with bigger records would.
+        """
+        p = wire.endian_prefix(endian)
+        pad = (0,) * pad_records
+
+        def sub(records: Mapping[str, Sequence[tuple[int, ...]]] | None, fields: int) -> bytes:
+            if not records:
+                return b""
+            out = bytearray(struct.pack(p + "I", (fields + pad_records) * 4))
+            for sec, recs in records.items():
+                out += struct.pack(p + "II", self.add_string(sec), len(recs))
+                for rec in recs:
+                    out += struct.pack(f"{p}{fields + pad_records}I", *rec, *pad)
+            return bytes(out)
+
+        fi = sub({s: [(i * 8, t) for i, t in r] for s, r in (func_info or {}).items()}, 2)
+        li = sub(
+            {
+                s: [
+                    (i * 8, self.add_string(f), self.add_string(text), (line << 10) | col)
+                    for i, f, line, col, text in r
+                ]
+                for s, r in (line_info or {}).items()
+            },
+            4,
+        )
+        cr = sub(
+            {
+                s: [(i * 8, t, self.add_string(acc), k) for i, t, acc, k in r]
+                for s, r in (core_relos or {}).items()
+            },
+            4,
+        )
+        header = struct.pack(
+            p + wire.BTF_EXT_HEADER_FMT,
+            wire.BTF_MAGIC,
+            wire.BTF_VERSION,
+            0,
+            wire.BTF_EXT_HEADER_CORE,
+            0,
+            len(fi),
+            len(fi),
+            len(li),
+        )
+        header += struct.pack(p + "II", len(fi) + len(li), len(cr))
+        return header + fi + li + cr
 
     def build(self, endian: wire.Endian = "little", source: str = "built") -> Btf:
         """Encode and parse back (a quick way to get a ``Btf`` in tests and in the probe)."""

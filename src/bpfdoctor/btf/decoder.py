@@ -65,6 +65,7 @@ class Btf:
 
     __slots__ = (
         "_cache",
+        "_find_cache",
         "_name_index",
         "_names",
         "_offsets",
@@ -110,6 +111,7 @@ class Btf:
         self._check_name_offsets()
         self._name_index: dict[int, int] | None = None
         self._cache: dict[int, BtfType] = {}
+        self._find_cache: dict[str, list[int]] = {}
         self._str_cache: dict[int, str] = {}
         self._ptr_size: int | None = None
 
@@ -283,7 +285,10 @@ class Btf:
         return self.string(off)
 
     def _string_offsets(self, name: str) -> list[int]:
-        """Every offset, in this BTF's own string section, where the string ``name`` starts."""
+        """Every offset, in this BTF's own string section, where the string ``name`` starts.
+
+        A plain ``bytes.find`` over the section (~0.5 ms for vmlinux); ``find`` caches results.
+        """
         needle = name.encode("utf-8") + b"\0"
         strs = self._strings
         found: list[int] = []
@@ -500,7 +505,15 @@ class Btf:
 
     def find(self, name: str, kind: BtfKind | None = None) -> list[int]:
         """Ids of all types called ``name`` (base first for split BTF), optionally of one kind."""
-        found: list[int] = [] if self.base is None else self.base.find(name, kind)
+        ids = self._find_cache.get(name)
+        if ids is None:
+            ids = self._find_cache[name] = self._find_all(name)
+        if kind is None:
+            return list(ids)
+        return [tid for tid in ids if self.kind_of(tid) is kind]
+
+    def _find_all(self, name: str) -> list[int]:
+        found: list[int] = [] if self.base is None else self.base.find(name)
         offs: list[int] = self._string_offsets(name)
         if self.base is not None:
             offs = self.base._all_string_offsets(name) + offs
@@ -508,8 +521,6 @@ class Btf:
         for off in offs:
             own.extend(self._ids_with_name_off(off))
         own.sort()
-        if kind is not None:
-            own = [tid for tid in own if self.kind_of(tid) is kind]
         return found + own
 
     def _all_string_offsets(self, name: str) -> list[int]:
