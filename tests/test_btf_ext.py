@@ -208,7 +208,7 @@ def test_corrupt_core_relo_fields() -> None:
         BtfExt.from_bytes(_patch(blob, rec + 12, 99), btf)
     with pytest.raises(BtfError, match="type id 5000 is out of range"):
         BtfExt.from_bytes(_patch(blob, rec + 4, 5000), btf)
-    with pytest.raises(BtfError, match="access string offset 99999 in section .xdp. is outside"):
+    with pytest.raises(BtfError, match=r"access string offset 99999 in section .xdp. is outside"):
         BtfExt.from_bytes(_patch(blob, rec + 8, 99999), btf)
 
 
