@@ -130,6 +130,15 @@ def check_kernel_version(text: str, where: str) -> str:
     return text
 
 
+def check_target_name(name: str, where: str) -> str:
+    """A target name becomes a table column, a JUnit suite and a file-name part: keep it plain."""
+    if not _NAME.match(name):
+        raise InputError(
+            f"{where}: target name {name!r} must be 1-64 letters, digits, '.', '_', '+' or '-'"
+        )
+    return name
+
+
 def parse_loader(text: str, where: str = "--loader") -> LoaderSpec:
     """``libbpf``, ``libbpf=1.1``, ``cilium-ebpf=0.17.1`` ... -> :class:`LoaderSpec`."""
     raw = text.strip()
@@ -197,11 +206,7 @@ def parse_target(text: str, where: str = "--target") -> TargetSpec:
     if kconfig is not None and kind != "btf":
         raise InputError(f"{where}: kconfig= is only for btf: targets (got {kind!r})")
 
-    name = options.get("name") or default_name(kind, target_value)
-    if not _NAME.match(name):
-        raise InputError(
-            f"{where}: target name {name!r} must be 1-64 letters, digits, '.', '_', '+' or '-'"
-        )
+    name = check_target_name(options.get("name") or default_name(kind, target_value), where)
     loader = parse_loader(options["loader"], where) if "loader" in options else None
     return TargetSpec(kind, target_value, name, kconfig, kernel_version, loader)
 

@@ -1,0 +1,357 @@
+"""The preflight matrix: every object checked against every target, on all cores.
+
+The core returns a frozen :class:`PreflightReport`; renderers (table, JSON, SARIF, JUnit,
+GitHub) and the CLI work from that one value. Each cell is one ``run_check(object, target)``
+call from :mod:`bpfdoctor.check`; this module adds only what a matrix needs: fan-out over
+processes, suppression of ignored rules (kept, with their reason, so reports can show them),
+a per-cell verdict against ``--fail-on``, and the compact table.
+
+Work is split by object so that a worker reads each object once and checks it against a
+slice of the targets; ``CheckResult`` is a frozen dataclass, so results cross the process
+boundary by pickling.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from bpfdoctor.config import Ignore, PreflightConfig
+from bpfdoctor.errors import BpfDoctorError, InputError
+from bpfdoctor.model import CheckResult, Finding, Severity, TargetInfo
+from bpfdoctor.targets import DEFAULT_LOADER, LoaderSpec, TargetSpec
+
+CellStatus = Literal["pass", "fail", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    """A finding an ``[[ignore]]`` entry removed from the verdict, with the reason given."""
+
+    finding: Finding
+    reason: str
+    rule_pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One object x one target: the check result, what was suppressed, and the verdict."""
+
+    object_path: str
+    target: TargetSpec
+    status: CellStatus
+    result: CheckResult | None = None
+    findings: tuple[Finding, ...] = ()  # after ignores, most severe first
+    suppressed: tuple[Suppressed, ...] = ()
+    error: str | None = None
+    seconds: float = 0.0
+    inventory_only: bool = False  # target checks unavailable: only object-level findings
+
+    @property
+    def first_code(self) -> str | None:
+        return self.findings[0].rule if self.findings else None
+
+    @property
+    def programs(self) -> tuple[str, ...]:
+        if self.result is None:
+            return ()
+        progs = self.result.object_json.get("programs", [])
+        return tuple(str(p.get("name", "")) for p in progs if isinstance(p, dict))
+
+
+@dataclass(frozen=True, slots=True)
+class PreflightReport:
+    """The whole matrix, in object-major order, with what the run was configured to do."""
+
+    objects: tuple[str, ...]
+    targets: tuple[TargetSpec, ...]
+    cells: tuple[Cell, ...]
+    fail_on: Severity = Severity.ERROR
+    loader: LoaderSpec = DEFAULT_LOADER
+    seconds: float = 0.0
+    jobs: int = 1
+    config_source: str | None = None
+    ignores: tuple[Ignore, ...] = field(default_factory=tuple)
+
+    def cell(self, object_path: str, target_name: str) -> Cell:
+        for c in self.cells:
+            if c.object_path == object_path and c.target.name == target_name:
+                return c
+        raise KeyError((object_path, target_name))
+
+    @property
+    def results(self) -> tuple[CheckResult, ...]:
+        return tuple(c.result for c in self.cells if c.result is not None)
+
+    @property
+    def errors(self) -> tuple[Cell, ...]:
+        return tuple(c for c in self.cells if c.status == "error")
+
+    @property
+    def failures(self) -> tuple[Cell, ...]:
+        return tuple(c for c in self.cells if c.status == "fail")
+
+    @property
+    def verdict(self) -> CellStatus:
+        if self.errors:
+            return "error"
+        return "fail" if self.failures else "pass"
+
+    @property
+    def exit_code(self) -> int:
+        """CONTRACT.md: 2 when a cell could not be checked, 1 on a failing cell, else 0."""
+        return {"error": 2, "fail": 1, "pass": 0}[self.verdict]
+
+
+# -- matrix table --------------------------------------------------------------------------
+
+def cell_text(cell: Cell) -> str:
+    """Compact cell: ``FAIL KC003``, ``pass``, ``pass (KC010)`` for below-threshold findings."""
+    if cell.status == "error":
+        return "ERROR"
+    mark = "*" if cell.inventory_only else ""
+    if cell.status == "fail":
+        return f"FAIL{mark} {cell.first_code}" if cell.first_code else f"FAIL{mark}"
+    return f"pass{mark} ({cell.first_code})" if cell.first_code else f"pass{mark}"
+
+
+def matrix_rows(report: PreflightReport) -> list[list[str]]:
+    """Header row then one row per object: rows objects, columns targets."""
+    rows = [["object", *(t.name for t in report.targets)]]
+    by_key = {(c.object_path, c.target.name): c for c in report.cells}
+    for obj in report.objects:
+        row = [obj]
+        for t in report.targets:
+            c = by_key.get((obj, t.name))
+            row.append(cell_text(c) if c is not None else "-")
+        rows.append(row)
+    return rows
+
+
+def render_table(report: PreflightReport) -> str:
+    """Plain fixed-width table (readable in any CI log, no colour codes)."""
+    rows = matrix_rows(report)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    if any(c.inventory_only for c in report.cells):
+        lines.append("* object-level checks only: kernel target checks are not available in "
+                     "this build")
+    return "\n".join(lines) + "\n"
+
+
+# -- running -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Task:
+    object_path: str
+    targets: tuple[TargetSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    object_path: str
+    target: TargetSpec
+    result: CheckResult | None
+    error: str | None
+    seconds: float
+    inventory_only: bool
+
+
+def target_checks_available() -> bool:
+    """Whether ``bpfdoctor.checks.check_object`` exists (the target checks of issue 5).
+
+    Without it ``run_check`` refuses real targets; preflight then still runs the object-level
+    checks and marks each cell ``inventory_only`` instead of pretending a kernel was checked.
+    """
+    import importlib
+
+    try:
+        checks = importlib.import_module("bpfdoctor.checks")
+    except ModuleNotFoundError as exc:
+        if exc.name != "bpfdoctor.checks":
+            raise
+        return False
+    return callable(getattr(checks, "check_object", None))
+
+
+def _run_task(task: _Task) -> list[_Outcome]:
+    """Worker: read one object once, check it against a slice of targets (top level: pickles)."""
+    from bpfdoctor.check import run_check
+    from bpfdoctor.elf.object import BpfObject
+
+    started = time.perf_counter()
+    try:
+        obj = BpfObject.open(task.object_path)
+    except BpfDoctorError as exc:
+        per = (time.perf_counter() - started) / len(task.targets)
+        return [_Outcome(task.object_path, t, None, str(exc), per, False) for t in task.targets]
+    open_cost = (time.perf_counter() - started) / len(task.targets)
+    real_targets = target_checks_available()
+    out: list[_Outcome] = []
+    for target in task.targets:
+        start = time.perf_counter()
+        inventory_only = target.kind != "none" and not real_targets
+        try:
+            result = run_check(obj, target=None if inventory_only else target)
+        except BpfDoctorError as exc:
+            out.append(_Outcome(task.object_path, target, None, str(exc),
+                                open_cost + time.perf_counter() - start, False))
+            continue
+        out.append(_Outcome(task.object_path, target, result, None,
+                            open_cost + time.perf_counter() - start, inventory_only))
+    return out
+
+
+def plan_tasks(
+    objects: Sequence[str], targets: Sequence[TargetSpec], jobs: int
+) -> list[_Task]:
+    """Split targets per object just enough to keep ``jobs`` workers busy (2 tasks each)."""
+    if not objects or not targets:
+        return []
+    want = max(1, math.ceil(2 * jobs / len(objects)))
+    chunks = min(len(targets), want)
+    size = math.ceil(len(targets) / chunks)
+    return [
+        _Task(obj, tuple(targets[i:i + size]))
+        for obj in objects
+        for i in range(0, len(targets), size)
+    ]
+
+
+def resolve_target(spec: TargetSpec, root: Path) -> TargetSpec:
+    """Anchor relative profile/BTF/kconfig paths at the configuration's directory and check
+    they exist, so a typo fails the run once instead of every cell."""
+    value, kconfig = spec.value, spec.kconfig
+    if spec.kind in ("profile", "btf") and value is not None:
+        value = str(_anchor(value, root, f"target {spec.name!r}"))
+    if kconfig is not None:
+        kconfig = str(_anchor(kconfig, root, f"target {spec.name!r} kconfig"))
+    return replace(spec, value=value, kconfig=kconfig)
+
+
+def _anchor(path: str, root: Path, what: str) -> Path:
+    p = Path(path)
+    if not p.is_absolute():
+        p = root / p
+    if not p.exists():
+        raise InputError(f"{what}: {path} does not exist (relative to {root})")
+    return p
+
+
+def display_path(path: Path, cwd: Path | None = None) -> str:
+    """Relative to the working directory when below it (clickable in CI), else absolute."""
+    cwd = cwd or Path.cwd()
+    try:
+        return path.resolve().relative_to(cwd.resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+def apply_ignores(
+    findings: Sequence[Finding], ignores: Sequence[Ignore], object_path: str, target_name: str
+) -> tuple[tuple[Finding, ...], tuple[Suppressed, ...]]:
+    kept: list[Finding] = []
+    dropped: list[Suppressed] = []
+    for f in findings:
+        hit = next((i for i in ignores if i.matches(f, object_path, target_name)), None)
+        if hit is None:
+            kept.append(f)
+        else:
+            dropped.append(Suppressed(f, hit.reason, hit.rule))
+    kept.sort(key=lambda f: -f.severity.rank)
+    return tuple(kept), tuple(dropped)
+
+
+def _make_cell(outcome: _Outcome, ignores: Sequence[Ignore], fail_on: Severity) -> Cell:
+    if outcome.result is None:
+        return Cell(outcome.object_path, outcome.target, "error", error=outcome.error,
+                    seconds=outcome.seconds)
+    result = outcome.result
+    # Label the result with the matrix column; the kind stays what the check really used.
+    result = replace(result, target=TargetInfo(result.target.kind, result.target.kernel,
+                                               outcome.target.name))
+    findings, suppressed = apply_ignores(
+        result.findings, ignores, outcome.object_path, outcome.target.name
+    )
+    failed = any(f.severity.at_least(fail_on) for f in findings)
+    return Cell(outcome.object_path, outcome.target, "fail" if failed else "pass", result,
+                findings, suppressed, None, outcome.seconds, outcome.inventory_only)
+
+
+def run_matrix(
+    objects: Sequence[Path],
+    targets: Sequence[TargetSpec],
+    *,
+    loader: LoaderSpec = DEFAULT_LOADER,
+    fail_on: Severity = Severity.ERROR,
+    ignores: Sequence[Ignore] = (),
+    jobs: int | None = None,
+    on_cell: Callable[[Cell], None] | None = None,
+    config_source: str | None = None,
+) -> PreflightReport:
+    """Check every object against every target; ``on_cell`` is told as each cell finishes.
+
+    A target without its own loader gets the run-wide ``loader``. Objects that cannot be read
+    and targets that cannot be built give ``error`` cells, not an exception, so one bad input
+    does not hide the rest of the matrix.
+    """
+    if not objects:
+        raise InputError("preflight: no objects to check (give OBJ arguments or `objects` in the config)")
+    if not targets:
+        raise InputError("preflight: no targets (give --target or `targets` in the config)")
+    started = time.perf_counter()
+    names = [display_path(p) for p in objects]
+    specs = tuple(t if t.loader is not None else replace(t, loader=loader) for t in targets)
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    tasks = plan_tasks(names, specs, jobs)
+    done: dict[tuple[str, str], Cell] = {}
+
+    def collect(outcomes: list[_Outcome]) -> None:
+        for o in outcomes:
+            cell = _make_cell(o, ignores, fail_on)
+            done[(o.object_path, o.target.name)] = cell
+            if on_cell is not None:
+                on_cell(cell)
+
+    workers = min(jobs, len(tasks))
+    if workers <= 1:
+        for task in tasks:
+            collect(_run_task(task))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_run_task, t) for t in tasks]
+            for fut in as_completed(futures):
+                collect(fut.result())
+
+    cells = tuple(done[(o, t.name)] for o in names for t in specs)
+    return PreflightReport(
+        objects=tuple(names), targets=specs, cells=cells, fail_on=fail_on, loader=loader,
+        seconds=time.perf_counter() - started, jobs=workers, config_source=config_source,
+        ignores=tuple(ignores),
+    )
+
+
+def run_config(
+    config: PreflightConfig,
+    objects: Sequence[Path],
+    *,
+    jobs: int | None = None,
+    on_cell: Callable[[Cell], None] | None = None,
+) -> PreflightReport:
+    """Run the matrix a validated configuration describes (objects already expanded)."""
+    targets = [resolve_target(t, config.root) for t in config.targets]
+    return run_matrix(
+        objects, targets, loader=config.loader, fail_on=config.fail_on,
+        ignores=config.ignores, jobs=jobs or config.jobs, on_cell=on_cell,
+        config_source=config.source,
+    )
