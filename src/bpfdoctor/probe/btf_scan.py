@@ -96,6 +96,10 @@ class RawBtf:
         idx = self._data.find(needle, self._str_start, self._str_end)
         return None if idx < 0 else idx + 1 - self._str_start
 
+    def has_string(self, text: str) -> bool:
+        """Whether ``text`` is a whole string in the string section (names BTF refers to)."""
+        return self._string_offset(text) is not None
+
     def ids_of_kind(self, kind: int) -> Iterator[int]:
         data, unpack = self._data, _TYPE.unpack_from
         for tid in range(1, len(self._offsets)):

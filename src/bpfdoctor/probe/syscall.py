@@ -13,6 +13,7 @@ ENOSPC, expected attach type, attach BTF id, program BTF with func/line info, fl
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno as _errno
@@ -126,10 +127,8 @@ class BpfFd:
         self.close()
 
     def __del__(self) -> None:  # last resort: a forgotten fd must not outlive the probe
-        try:
+        with contextlib.suppress(OSError):
             self.close()
-        except OSError:
-            pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +188,7 @@ def map_create(
         map_flags |= BPF_F_TOKEN_FD
     struct.pack_into("<IIIIIII", attr, 0, map_type, key_size, value_size, max_entries,
                      map_flags, inner_map_fd, 0)
-    attr[28:44] = _name16(name)
+    struct.pack_into("16s", attr, 28, _name16(name))
     struct.pack_into("<IIIIIQ", attr, 44, 0, btf_fd, btf_key_type_id, btf_value_type_id,
                      btf_vmlinux_value_type_id, map_extra)
     if token_fd is not None:
@@ -269,7 +268,7 @@ def prog_load(
         struct.pack_into("<IIQQIIQII", attr, 0, prog_type, len(insns) // 8, _addr(ibuf),
                          _addr(lic), log_level if size else 0, size, _addr(logbuf),
                          kern_version, prog_flags)
-        attr[48:64] = _name16(name)
+        struct.pack_into("16s", attr, 48, _name16(name))
         struct.pack_into("<IIIIQIIQIIIIQ", attr, 64, 0, expected_attach_type, prog_btf_fd,
                          func_info_rec_size, _addr(fi),
                          len(func_info) // func_info_rec_size if func_info_rec_size else 0,

@@ -1,0 +1,182 @@
+"""Capture a :class:`~bpfdoctor.kernelprofile.KernelProfile` of the running host.
+
+Order: host facts (cheap, always), then one trivial program load to learn whether bpf() is
+usable at all. When it is, each requested group is probed live; when it is denied (no
+capability, ``unprivileged_bpf_disabled``, lockdown, LSM), groups that vmlinux BTF can answer
+are filled from BTF (``source: btf``) and the others are ``denied`` with that reason, so an
+unprivileged run still yields a useful, honest profile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from bpfdoctor import __version__
+from bpfdoctor.kernelprofile import Feature, FsFacts, KernelProfile, ProbeMeta
+from bpfdoctor.model import FeatureState
+from bpfdoctor.probe import asm, btf_facts, host
+from bpfdoctor.probe import syscall as sc
+from bpfdoctor.probe.features import GROUPS, ProbeContext, classify_failure, expand_groups
+from bpfdoctor.probe.kconfig import read_host_kconfig
+from bpfdoctor.probe.live import ITEM_NAMES, LiveProber
+
+# progress(done_units, total_units, label)
+ProgressFn = Callable[[int, int, str], None]
+
+
+def _noop(done: int, total: int, label: str) -> None:
+    del done, total, label
+
+
+def live_access(ctx: ProbeContext) -> Feature:
+    """Can this process load a trivial socket filter? (the gate for every live probe)"""
+    try:
+        res = sc.prog_load(1, asm.return_zero(), log_level=0)
+    except OSError as exc:  # seccomp may kill the syscall with ENOSYS
+        return Feature(FeatureState.DENIED, f"bpf() unavailable: {exc}", "live")
+    with contextlib.closing(res):
+        if res.ok:
+            return Feature(FeatureState.SUPPORTED, None, "live")
+        if res.errno == 38:  # ENOSYS: CONFIG_BPF_SYSCALL off, or seccomp
+            return Feature(FeatureState.UNSUPPORTED,
+                           "ENOSYS: bpf() not available (CONFIG_BPF_SYSCALL off or seccomp)",
+                           "live")
+        return classify_failure(ctx, res.errno, res.log, "a socket filter")
+
+
+def capture(only: list[str] | None = None, progress: ProgressFn = _noop,
+            btf_only: bool = False) -> KernelProfile:
+    """Probe the running kernel. ``btf_only`` skips every bpf() call (fast, unprivileged)."""
+    started = time.perf_counter()
+    groups = expand_groups(only)
+    kconfig, _tried = read_host_kconfig()
+    hostf = host.host_facts()
+    security = host.security_facts(kconfig, hostf)
+    sysctls = host.sysctls()
+    btf, raw = host.btf_facts(hostf.kernel_release)
+    fs = host.filesystem_facts(kconfig)
+    ctx = ProbeContext(hostf.kernel_release, kconfig, security, sysctls, raw,
+                       hostf.euid if hostf.euid is not None else -1)
+
+    gate = (Feature(FeatureState.UNKNOWN, "live probes skipped (--btf-only)", "live")
+            if btf_only else live_access(ctx))
+    live = gate.state is FeatureState.SUPPORTED
+    total = sum(GROUPS[g].weight for g in groups) if live else len(groups)
+    done = 0
+
+    def tick(label: str) -> Callable[[int], None]:
+        def step(n: int) -> None:
+            nonlocal done
+            done = min(total, done + n)
+            progress(done, total, label)
+        return step
+
+    features: dict[str, dict[str, Feature]] = {}
+    prober = LiveProber(ctx) if live else None
+    for g in groups:
+        step = tick(GROUPS[g].title)
+        if prober is not None:
+            features[g] = _live_group(prober, g, step, tuple(m.path for m in fs.bpffs))
+        else:
+            features[g] = _fallback_group(ctx, g, gate)
+            step(1)
+    if "tracing" in groups:
+        features["tracing"] = _tracing(ctx, fs, features.get("prog_types", {}))
+    return KernelProfile(
+        captured_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        host=hostf,
+        security=security,
+        kconfig=kconfig.relevant() if kconfig.source else {},
+        kconfig_source=kconfig.source,
+        sysctls=sysctls,
+        btf=btf,
+        filesystems=fs,
+        features=features,
+        probe=ProbeMeta(__version__, tuple(groups), live,
+                        round((time.perf_counter() - started) * 1000, 1)),
+    )
+
+
+def _live_group(p: LiveProber, group: str, step: Callable[[int], None],
+                bpffs: tuple[str, ...]) -> dict[str, Feature]:
+    if group == "token":
+        return p.token(step, bpffs)
+    if group in ("attach", "link_types"):
+        step(1)
+        if p.ctx.btf is None:
+            return {}
+        return btf_facts.group_facts(p.ctx.btf, p.ctx.kconfig, group,
+                                     "attaching is never tried by the probe")
+    if group == "tracing":
+        step(1)
+        return {}  # filled from the other groups once they are known
+    result: dict[str, Feature] = getattr(p, group)(step)
+    return result
+
+
+def _fallback_group(ctx: ProbeContext, group: str, gate: Feature) -> dict[str, Feature]:
+    """Without bpf(): BTF facts where BTF answers, else every item denied/unknown with why."""
+    why = f"live probe not possible: {gate.reason}"
+    if ctx.btf is not None and group in btf_facts.BTF_GROUPS:
+        return btf_facts.group_facts(ctx.btf, ctx.kconfig, group, why)
+    if group == "token":
+        return {"token_create": Feature(gate.state if gate.state is not FeatureState.SUPPORTED
+                                        else FeatureState.UNKNOWN, why, "live")}
+    if group == "btf_kinds" and ctx.btf is not None:
+        # the kernel's own BTF uses these kinds, so it parses them
+        kinds = {"struct": "STRUCT", "func": "FUNC", "datasec": "DATASEC", "float": "FLOAT",
+                 "decl_tag": "DECL_TAG", "type_tag": "TYPE_TAG", "enum64": "ENUM64"}
+        out = {"btf": Feature(FeatureState.SUPPORTED, "from BTF: vmlinux BTF is present", "btf")}
+        for name, kind in kinds.items():
+            if kind in ctx.btf.kinds_present:
+                out[name] = Feature(FeatureState.SUPPORTED,
+                                    f"from BTF: vmlinux BTF itself uses {kind}", "btf")
+            else:
+                out[name] = Feature(FeatureState.UNKNOWN, f"{why}; vmlinux BTF does not use "
+                                                          f"{kind}", "btf")
+        return out
+    state = FeatureState.DENIED if gate.state is FeatureState.DENIED else FeatureState.UNKNOWN
+    return {name: Feature(state, why, "live") for name in ITEM_NAMES.get(group, ())}
+
+
+def _tracing(ctx: ProbeContext, fs: FsFacts,
+             prog_types: dict[str, Feature]) -> dict[str, Feature]:
+    """Attach-side facts: what makes kprobes, fentry, tracepoints and LSM programs work."""
+    k = ctx.kconfig
+    S, U, D, N = (FeatureState.SUPPORTED, FeatureState.UNSUPPORTED, FeatureState.DENIED,
+                  FeatureState.UNKNOWN)
+
+    def opt(option: str, what: str) -> Feature:
+        on = k.enabled(option)
+        if on is None:
+            return Feature(N, f"kernel config not found; {what} needs {option}", "kconfig")
+        return Feature(S, None, "kconfig") if on else Feature(
+            U, f"{option} is not set: {what}", "kconfig")
+
+    out: dict[str, Feature] = {}
+    kp = opt("CONFIG_KPROBES", "kprobe/kretprobe programs load but cannot attach")
+    if kp.state is S:
+        kp = opt("CONFIG_KPROBE_EVENTS", "kprobes attach through perf kprobe events")
+    out["kprobe"] = kp
+    out["kprobe_multi"] = opt("CONFIG_FPROBE", "kprobe.multi links need fprobe")
+    out["uprobe"] = opt("CONFIG_UPROBE_EVENTS", "uprobes attach through uprobe events")
+    for name, prog in (("fentry", "tracing"), ("lsm", "lsm")):
+        f = prog_types.get(prog)
+        out[name] = Feature(f.state, f.reason, f.source) if f else Feature(
+            N, f"{prog} program type not probed", "live")
+    if "lsm" in out and out["lsm"].state is S and "bpf" not in ctx.security.lsms:
+        out["lsm"] = Feature(U, "the bpf LSM is not active (add bpf to lsm= on the kernel "
+                                "command line)", "host")
+    out["tracefs"] = (Feature(S, None, "host") if fs.tracefs or fs.debugfs else Feature(
+        U, "tracefs is not mounted: tracepoint ids and trace_pipe are not reachable "
+           "(mount -t tracefs nodev /sys/kernel/tracing)", "host"))
+    out["available_filter_functions"] = fs.available_filter_functions
+    out["kprobe_events"] = fs.kprobe_events
+    if ctx.security.lockdown in ("confidentiality",):
+        out["probe_read_kernel"] = Feature(D, "lockdown (confidentiality) removes "
+                                              "bpf_probe_read_kernel", "host")
+    del D
+    return out
