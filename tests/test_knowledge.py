@@ -115,7 +115,11 @@ def test_gpl_only_spot_checks() -> None:
 
 def test_lockdown_helpers() -> None:
     assert KB.lockdown_helpers("integrity") == frozenset({"bpf_probe_write_user"})
-    assert {"bpf_probe_read_kernel", "bpf_probe_read", "bpf_probe_write_user"} <= KB.lockdown_helpers()
+    assert {
+        "bpf_probe_read_kernel",
+        "bpf_probe_read",
+        "bpf_probe_write_user",
+    } <= KB.lockdown_helpers()
     assert KB.lockdown_helpers("none") == frozenset()
     with pytest.raises(InputError):
         KB.lockdown_helpers("paranoid")

@@ -300,12 +300,37 @@ def _prog_helpers(
     return result
 
 
+def _cross_check_cilium(src: Path, entries: dict[str, Any]) -> None:
+    """Second source for what cilium/ebpf tags: agreement raises confidence, else disagreement.
+
+    A hand-written (medium) row yields to cilium's tag; a row from a cited table keeps its
+    value and records cilium's.
+    """
+    for kind, name, version, where in _rows(src / "cilium_ebpf_versions.tsv"):
+        entry = entries[kind].get(name)
+        if entry is None:
+            raise SystemExit(f"cilium_ebpf_versions: no {kind} {name} in the knowledge base")
+        cite = f"cilium/ebpf {where} ({version})"
+        if entry["min_kernel"] == version:
+            entry["source"] += f"; {cite}"
+            entry["confidence"] = "high"
+        elif entry.get("confidence") == "medium":
+            entry["disagreement"] = f"hand-written row said {entry['min_kernel']}; {cite} is used"
+            entry["min_kernel"] = version
+            entry["source"] = cite
+            entry["confidence"] = "high"
+        else:
+            note = f"{cite} says {version}"
+            entry["disagreement"] = "; ".join(filter(None, [entry.get("disagreement"), note]))
+
+
 def build(src: Path = SOURCES, uapi_path: Path = UAPI) -> dict[str, Any]:
     uapi = json.loads(uapi_path.read_text())
     probe = json.loads((src / PROBE_FILE).read_text())
     names = _uapi_names(uapi)
     entries: dict[str, Any] = {"helper": _helpers(src, uapi, probe)}
     entries.update(_versioned(src, names))
+    _cross_check_cilium(src, entries)
     lockdown = {
         mode: sorted(r[0] for r in _rows(src / "lockdown.tsv") if r[2] == mode)
         for mode in ("integrity", "confidentiality")
