@@ -451,7 +451,9 @@ def map_json(m: MapSpec) -> dict[str, Any]:
         out["map_extra"] = m.map_extra
     if m.inner is not None:
         out["inner"] = map_json(m.inner)
-    if m.values:
+    if m.members:
+        out["members"] = dict(m.members)
+    elif m.values:
         out["values"] = {str(slot): name for slot, name in m.values}
     if m.frozen:
         out["frozen"] = True

@@ -72,6 +72,7 @@ class MapSpec:
     problems: tuple[str, ...] = ()
     btf_value_type_id: int | None = None
     extra: tuple[tuple[str, int], ...] = field(default_factory=tuple)
+    members: tuple[tuple[str, str], ...] = ()  # struct_ops: member name -> program
 
     @property
     def type(self) -> str:
@@ -254,6 +255,74 @@ def _values_for(
         if start <= r.offset < end:
             found.append(((r.offset - start) // ptr_size, r.target))
     return tuple(sorted(found))
+
+
+# -- struct_ops maps ------------------------------------------------------------------------
+
+BPF_MAP_TYPE_STRUCT_OPS = 26
+BPF_F_LINK = 0x2000
+
+
+def is_struct_ops_section(name: str) -> bool:
+    """``.struct_ops``, ``.struct_ops.link`` and libbpf >= 1.4's ``.struct_ops.<suffix>``."""
+    return name == ".struct_ops" or name.startswith(".struct_ops.")
+
+
+def struct_ops_maps(
+    image: ElfImage, btf: Btf, relocs: Iterable[Relocation]
+) -> tuple[MapSpec, ...]:
+    """Mirrors libbpf ``init_struct_ops_maps()``: one STRUCT_OPS map per variable.
+
+    ``values`` maps the index of each function-pointer member to the program that fills it
+    (from ``.rel.struct_ops``); ``.struct_ops.link`` maps get ``BPF_F_LINK``.
+    """
+    out: list[MapSpec] = []
+    rel_list = list(relocs)
+    for sec in image.sections:
+        if not is_struct_ops_section(sec.name) or sec.executable:
+            continue
+        ids = [i for i in btf.find(sec.name) if btf.kind_of(i).name == "DATASEC"]
+        if not ids:
+            raise BtfError(f"{image.name}: {sec.name} section without a DATASEC in BTF")
+        syms = {s.name: s for s in image.symbols if s.shndx == sec.index and s.type != "section"}
+        flags = BPF_F_LINK if sec.name == ".struct_ops.link" else 0
+        for info in btf.type(ids[0]).secinfos:
+            var = btf.type(info.type)
+            if var.kind.name != "VAR" or var.type is None:
+                raise BtfError(f"{sec.name}: DATASEC entry [{info.type}] is {var.kind.label}, not VAR")
+            st = _skip_mods(btf, var.type)
+            problems: list[str] = []
+            if st.kind.name != "STRUCT":
+                problems.append(f"struct_ops init: {var.name} is not a struct")
+            sym = syms.get(var.name)
+            base = sym.value if sym is not None else 0
+            size = btf.size_of(st.id) or 0
+            values: list[tuple[int, str]] = []
+            for r in rel_list:
+                if r.section != sec.name or not base <= r.offset < base + size:
+                    continue
+                bit = (r.offset - base) * 8
+                idx = next((i for i, m in enumerate(st.members) if m.bit_offset == bit), -1)
+                values.append((idx, r.target))
+            out.append(
+                MapSpec(
+                    name=var.name,
+                    origin="struct_ops",
+                    section=sec.name,
+                    type_id=BPF_MAP_TYPE_STRUCT_OPS,
+                    key_size=4,
+                    value_size=size,
+                    max_entries=1,
+                    flags=flags,
+                    value_type=describe_type(btf, st.id),
+                    values=tuple(sorted(values)),
+                    problems=tuple(problems),
+                    members=tuple(
+                        (st.members[i].name if i >= 0 else "?", prog) for i, prog in sorted(values)
+                    ),
+                )
+            )
+    return tuple(out)
 
 
 # -- legacy "maps" section ------------------------------------------------------------------

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING
 from bpfdoctor.elf import insns as insn_mod
 from bpfdoctor.elf.image import ElfImage, Section, Symbol, read_image
 from bpfdoctor.elf.insns import Insn, InsnKind, IsaLevel
-from bpfdoctor.elf.maps import MapSpec, btf_maps, data_maps, legacy_maps
+from bpfdoctor.elf.maps import (
+    MapSpec,
+    btf_maps,
+    data_maps,
+    is_struct_ops_section,
+    legacy_maps,
+    struct_ops_maps,
+)
 from bpfdoctor.elf.relocations import (
     KCONFIG_SEC,
     KSYMS_SEC,
@@ -296,13 +303,18 @@ class BpfObject:
                 raise ElfError(f"{self.name}: .maps section without .BTF: BTF-defined maps need BTF (compile with -g)")
             out.extend(btf_maps(self.image, btf, self.relocations))
         out.extend(legacy_maps(self.image))
+        if any(is_struct_ops_section(s.name) for s in self.image.sections):
+            btf = self.btf
+            if btf is None:
+                raise ElfError(f"{self.name}: .struct_ops section without .BTF")
+            out.extend(struct_ops_maps(self.image, btf, self.relocations))
         has_kconfig = any(e.kind == "kconfig" for e in self.externs)
         out.extend(data_maps(self.image, self.btf, has_kconfig))
         return tuple(out)
 
     @property
     def user_maps(self) -> tuple[MapSpec, ...]:
-        return tuple(m for m in self.maps if m.origin in ("btf", "legacy"))
+        return tuple(m for m in self.maps if m.origin in ("btf", "legacy", "struct_ops"))
 
     @property
     def global_data(self) -> tuple[MapSpec, ...]:

@@ -111,6 +111,8 @@ def _maps(obj: dict[str, Any], origins: tuple[str, ...], title: str) -> Table | 
         if m.get("inner"):
             inner = m["inner"]
             notes.append(f"inner {inner['type']} {inner.get('key_size')}/{inner.get('value_size')}")
+        if m.get("members"):
+            notes.append(_join(f".{k}={v}" for k, v in m["members"].items()))
         if m.get("values"):
             notes.append("values " + _join(f"[{k}]={v}" for k, v in m["values"].items()))
         if m.get("frozen"):
@@ -193,7 +195,7 @@ def render(result: CheckResult, width: int = 120, color: bool = False) -> str:
     parts: list[Table | None] = [
         _programs(obj),
         _subprograms(obj),
-        _maps(obj, ("btf", "legacy"), "Maps"),
+        _maps(obj, ("btf", "legacy", "struct_ops"), "Maps"),
         _maps(obj, ("data", "kconfig"), "Global data"),
         _externs(obj),
         _core(obj),
