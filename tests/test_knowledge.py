@@ -301,3 +301,39 @@ def test_probe_excerpt_matches_this_kernel_for_xdp() -> None:
     for name in ("bpf_xdp_adjust_head", "bpf_redirect_map", "bpf_skb_store_bytes"):
         err, log, _ = probe._load(v, 0, -1, ids[name], b"GPL")
         assert (probe._classify(err, log) != "not_allowed") == (name in xdp), name
+
+
+def test_generator_rejects_versions_against_enum_order(tmp_path: Path) -> None:
+    """Attach types are append-only too: sk_lookup cannot be newer than the later xdp value."""
+    sources = tmp_path / "sources"
+    shutil.copytree(ROOT / "tools" / "knowledge_sources", sources)
+    manual = sources / "manual_versions.tsv"
+    manual.write_text(
+        manual.read_text().replace(
+            "attach_type\tsk_lookup\t5.9\t", "attach_type\tsk_lookup\t6.12\t"
+        )
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "gen_knowledge.py"),
+            "--sources",
+            str(sources),
+            "--out",
+            str(tmp_path / "k.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0
+    assert "attach_type" in proc.stderr and "sk_lookup" in proc.stderr
+
+
+def test_capability_tiers() -> None:
+    assert "bpf_trace_printk" in KB.capability_helpers("CAP_PERFMON")
+    assert "bpf_probe_read_kernel" in KB.capability_helpers("CAP_PERFMON")
+    assert "bpf_loop" in KB.capability_helpers("CAP_BPF")
+    assert "bpf_spin_lock" in KB.capability_helpers("CAP_BPF")
+    lookup = KB.entry("helper", "bpf_map_lookup_elem")
+    assert lookup is not None and lookup.capability is None
+    assert not KB.capability_helpers("CAP_BPF") & KB.capability_helpers("CAP_PERFMON")

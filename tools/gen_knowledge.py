@@ -70,6 +70,39 @@ def _uapi_names(uapi: dict[str, Any]) -> dict[str, list[str]]:
     }
 
 
+# include/uapi/linux/btf.h BTF_KIND_* values (append-only like every UAPI enum).
+BTF_KINDS = (
+    "UNKN", "INT", "PTR", "ARRAY", "STRUCT", "UNION", "ENUM", "FWD", "TYPEDEF", "VOLATILE",
+    "CONST", "RESTRICT", "FUNC", "FUNC_PROTO", "VAR", "DATASEC", "FLOAT", "DECL_TAG",
+    "TYPE_TAG", "ENUM64",
+)  # fmt: skip
+
+
+def _enum_values(uapi: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """kind -> name -> UAPI value, for every kind whose values only ever grow."""
+
+    def short(enum: str, prefix: str) -> dict[str, int]:
+        return {k[len(prefix) :].lower(): v for k, v in uapi[enum].items() if "DEPRECATED" not in k}
+
+    return {
+        "prog_type": short("bpf_prog_type", "BPF_PROG_TYPE_"),
+        "map_type": short("bpf_map_type", "BPF_MAP_TYPE_"),
+        "attach_type": short("bpf_attach_type", "BPF_"),
+        "link_type": short("bpf_link_type", "BPF_LINK_TYPE_"),
+        "map_flag": dict(uapi["map_flags"]),
+        "btf_kind": {k: i for i, k in enumerate(BTF_KINDS) if i},
+    }
+
+
+def _check_enum_order(entries: dict[str, Any], uapi: dict[str, Any]) -> list[str]:
+    """UAPI enum values are append-only: a later value never predates an earlier one."""
+    bad = []
+    for kind, values in _enum_values(uapi).items():
+        versions = {n: entries[kind][n]["min_kernel"] for n in values}
+        bad += [f"{kind} {b}" for b in _check_id_order(versions, values)]
+    return bad
+
+
 def _helper_ids(uapi: dict[str, Any]) -> dict[str, int]:
     return {"bpf_" + k[len("BPF_FUNC_") :]: v for k, v in uapi["bpf_func_id"].items() if v}
 
@@ -121,6 +154,10 @@ def _helpers(src: Path, uapi: dict[str, Any], probe: dict[str, Any]) -> dict[str
     }
     lockdown = {r[0]: (r[1], r[2], r[3]) for r in _rows(src / "lockdown.tsv")}
     caps = {r[0]: r[1] for r in _rows(src / "helpers_c_base_func_proto.tsv") if r[1] != "none"}
+    perfmon: set[str] = set()
+    for variant, names in probe.get("perfmon_gated", {}).items():
+        if variant != "error":
+            perfmon |= set(names)
     mixed: dict[str, list[str]] = probe.get("gpl_only_in", {})
     probe_gpl = set(probe["gpl_only"]) | set(mixed)
     probe_not_gpl = set(probe["not_gpl_only"])
@@ -170,7 +207,18 @@ def _helpers(src: Path, uapi: dict[str, Any], probe: dict[str, Any]) -> dict[str
             reason, mode, where = lockdown[name]
             entry["lockdown"] = mode
             notes.append(f"withheld under lockdown={mode} ({reason}; {where})")
-        if name in caps:
+        if name in perfmon:
+            entry["capability"] = "CAP_PERFMON"
+            notes.append(
+                "networking/base program types offer it only with CAP_PERFMON or CAP_SYS_ADMIN "
+                f"(probe without them on {probe['kernel_release']})"
+            )
+            if caps.get(name, "CAP_PERFMON") != "CAP_PERFMON":
+                disagreements.append(
+                    f"kernel/bpf/helpers.c (6.1x) gates it with {caps[name]}; "
+                    f"{probe['kernel_release']} needs CAP_PERFMON"
+                )
+        elif name in caps:
             entry["capability"] = caps[name]
             notes.append(f"in bpf_base_func_proto only with {caps[name]} (kernel/bpf/helpers.c)")
         if notes:
@@ -331,6 +379,9 @@ def build(src: Path = SOURCES, uapi_path: Path = UAPI) -> dict[str, Any]:
     entries: dict[str, Any] = {"helper": _helpers(src, uapi, probe)}
     entries.update(_versioned(src, names))
     _cross_check_cilium(src, entries)
+    bad = _check_enum_order(entries, uapi)
+    if bad:
+        raise SystemExit("versions contradict the UAPI enum order:\n  " + "\n  ".join(bad))
     lockdown = {
         mode: sorted(r[0] for r in _rows(src / "lockdown.tsv") if r[2] == mode)
         for mode in ("integrity", "confidentiality")

@@ -34,6 +34,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -177,7 +178,7 @@ class BtfIndex:
         out = subprocess.run(
             ["bpftool", "-j", "btf", "dump", "file", path], check=True, capture_output=True
         ).stdout
-        self.by_name: dict[str, list[dict[str, object]]] = {}
+        self.by_name: dict[str, list[dict[str, Any]]] = {}
         wanted = {v.target for v in VARIANTS if v.target}
         for t in json.loads(out)["types"]:
             if t.get("name") in wanted:
@@ -191,12 +192,12 @@ class BtfIndex:
             if v.member is not None:
                 if t["kind"] != "STRUCT":
                     continue
-                names = [m["name"] for m in t["members"]]  # type: ignore[union-attr]
+                names = [m["name"] for m in t["members"]]
                 if v.member not in names:
                     return f"{v.target} has no member {v.member}"
-                return int(t["id"]), names.index(v.member)  # type: ignore[call-overload]
+                return int(t["id"]), names.index(v.member)
             if t["kind"] in ("FUNC", "TYPEDEF"):
-                return int(t["id"]), -1  # type: ignore[call-overload]
+                return int(t["id"]), -1
         return f"no BTF type {v.target}"
 
 
@@ -240,17 +241,77 @@ def _classify(err: int, log: str) -> str:
     return "allowed"  # rejected later (arguments, context): the proto exists
 
 
+CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 12, 21, 38, 39
+# Program types whose load needs only CAP_BPF (+ CAP_NET_ADMIN for networking), so they can be
+# probed without CAP_PERFMON/CAP_SYS_ADMIN to see bpf_base_func_proto()'s CAP_PERFMON tier.
+REDUCED_CAP_VARIANTS = [Variant("socket_filter"), Variant("sched_cls"), Variant("xdp")]
+
+
+def _drop_capabilities(drop: list[int]) -> None:
+    """capset(2) this process's effective set minus ``drop`` (permitted set unchanged)."""
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [
+            ("effective", ctypes.c_uint32),
+            ("permitted", ctypes.c_uint32),
+            ("inheritable", ctypes.c_uint32),
+        ]
+
+    hdr = Header(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (Data * 2)()
+    if _libc.syscall(125, ctypes.byref(hdr), data) != 0:  # capget
+        raise OSError(ctypes.get_errno(), "capget")
+    for cap in drop:
+        data[cap // 32].effective &= ~(1 << (cap % 32))
+    if _libc.syscall(126, ctypes.byref(hdr), data) != 0:  # capset
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+def _reduced_capability_run() -> dict[str, list[str]]:
+    """Child mode: helpers each REDUCED_CAP_VARIANTS type offers with CAP_BPF but no CAP_PERFMON."""
+    _drop_capabilities([CAP_PERFMON, CAP_SYS_ADMIN])
+    out: dict[str, list[str]] = {}
+    for v in REDUCED_CAP_VARIANTS:
+        err, _, msg = _load(v, 0, -1, None, b"GPL")
+        if err:
+            out[v.key] = [f"baseline failed: {msg}"]
+            continue
+        out[v.key] = [
+            name
+            for hid, name in sorted(uapi.helpers().items())
+            if _classify(*_load(v, 0, -1, hid, b"GPL")[:2]) != "not_allowed"
+        ]
+    return out
+
+
+def _perfmon_gated(full: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Helpers that vanish when CAP_PERFMON and CAP_SYS_ADMIN are dropped (run in a child)."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--reduced-caps-child"], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        return {"error": [proc.stderr.strip()[-300:]]}
+    reduced: dict[str, list[str]] = json.loads(proc.stdout)
+    return {k: sorted(set(full[k]) - set(reduced[k])) for k in reduced if k in full}
+
+
 def main() -> int:
+    if "--reduced-caps-child" in sys.argv:
+        print(json.dumps(_reduced_capability_run()))
+        return 0
     btf_path = (
         sys.argv[sys.argv.index("--btf") + 1] if "--btf" in sys.argv else "/sys/kernel/btf/vmlinux"
     )
     index = BtfIndex(btf_path)
     helpers = uapi.helpers()
-    variants_out = []
+    variants_out: list[dict[str, Any]] = []
     gpl_only: dict[str, dict[str, bool]] = {}
     for v in VARIANTS:
         res = index.resolve(v)
-        entry: dict[str, object] = {"variant": v.key}
+        entry: dict[str, Any] = {"variant": v.key}
         if isinstance(res, str):
             entry["skipped"] = res
             variants_out.append(entry)
@@ -288,6 +349,9 @@ def main() -> int:
         "machine": platform.machine(),
         "euid": os.geteuid(),
         "variants": variants_out,
+        "perfmon_gated": _perfmon_gated(
+            {str(e["variant"]): list(e.get("allowed", [])) for e in variants_out}
+        ),
         "gpl_only": sorted(n for n, g in gpl_only.items() if all(g.values())),
         "not_gpl_only": sorted(n for n, g in gpl_only.items() if not any(g.values())),
         # A helper can have several protos (one per program type family) that disagree.
