@@ -29,7 +29,7 @@ CONFIG_NET_CLS_BPF=m
 CONFIG_HZ=250
 CONFIG_LSM="landlock,lockdown,yama,bpf"
 #CONFIG_NET_SCH_BPF is not set
-   CONFIG_DEBUG_INFO_BTF=y   
+   CONFIG_DEBUG_INFO_BTF=y
 
 # a comment that mentions CONFIG_FAKE=y
 CONFIG_ESCAPED="a \\"quoted\\" word"
@@ -44,7 +44,7 @@ def test_values_of_each_form() -> None:
     assert k.get("CONFIG_LSM") == "landlock,lockdown,yama,bpf"
     assert k.get("CONFIG_KPROBES") == "n"
     assert k.get("CONFIG_NET_SCH_BPF") == "n"  # no space after '#'
-    assert k.get("CONFIG_DEBUG_INFO_BTF") == "y"  # surrounding blanks
+    assert k.get("CONFIG_DEBUG_INFO_BTF") == "y"  # leading blanks
     assert k.get("CONFIG_ESCAPED") == 'a "quoted" word'
     assert k.get("CONFIG_FAKE") is None  # inside an ordinary comment
     assert k.source == "fixture"
