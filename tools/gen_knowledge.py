@@ -158,6 +158,7 @@ def _helpers(src: Path, uapi: dict[str, Any], probe: dict[str, Any]) -> dict[str
     for variant, names in probe.get("perfmon_gated", {}).items():
         if variant != "error":
             perfmon |= set(names)
+    kernel_gpl = {r[0]: (r[1] == "true", r[2]) for r in _rows(src / "gpl_only_source.tsv")}
     mixed: dict[str, list[str]] = probe.get("gpl_only_in", {})
     probe_gpl = set(probe["gpl_only"]) | set(mixed)
     probe_not_gpl = set(probe["not_gpl_only"])
@@ -194,6 +195,11 @@ def _helpers(src: Path, uapi: dict[str, Any], probe: dict[str, Any]) -> dict[str
                     f"the {probe['kernel_release']} kernel says {'GPL-only' if gpl else 'not GPL-only'}"
                     " (gpl_only can change between releases; the kernel value is used)"
                 )
+        elif name in kernel_gpl:
+            gpl, where = kernel_gpl[name]
+            entry["gpl_source"] = f"{where} (kernel source; not reachable by the probe here)"
+            if gpl != bcc_gpl:
+                disagreements.append(f"bcc License column says {'GPL' if bcc_gpl else 'not GPL'}")
         else:
             gpl = bcc_gpl
             entry["gpl_source"] = f"{BCC} License column (not reachable by the probe here)"
