@@ -8,6 +8,7 @@ from bpfdoctor.btf.builder import BtfBuilder
 from bpfdoctor.btf.core import CoreAccessor, CoreRelo, CoreReloKind, CoreSpec, describe
 from bpfdoctor.btf.decoder import Btf
 from bpfdoctor.btf.ext import BtfExt, FuncInfo, LineInfo
+from bpfdoctor.btf.relocate import POISON_IMM, CoreResult, calc_relo, calc_relos
 from bpfdoctor.btf.types import (
     BtfArray,
     BtfEnumValue,
@@ -21,6 +22,7 @@ from bpfdoctor.btf.types import (
 )
 
 __all__ = [
+    "POISON_IMM",
     "Btf",
     "BtfArray",
     "BtfBuilder",
@@ -36,8 +38,11 @@ __all__ = [
     "CoreAccessor",
     "CoreRelo",
     "CoreReloKind",
+    "CoreResult",
     "CoreSpec",
     "FuncInfo",
     "LineInfo",
+    "calc_relo",
+    "calc_relos",
     "describe",
 ]

@@ -2,7 +2,7 @@
 
 ``describe()`` mirrors libbpf ``bpf_core_parse_spec()`` + ``bpf_core_format_spec()``: the access
 string ``0:1:2`` is walked through the local BTF into a C-like path. Resolution against a target
-BTF (libbpf ``bpf_core_calc_relo_insn()``) lives in ``bpfdoctor.btf.resolve``.
+BTF (libbpf ``bpf_core_calc_relo_insn()``) lives in ``bpfdoctor.btf.relocate``.
 """
 
 from __future__ import annotations

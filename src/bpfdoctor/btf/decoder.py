@@ -523,6 +523,28 @@ class Btf:
         own.sort()
         return found + own
 
+    def find_prefixed(self, prefix: str) -> list[int]:
+        """Ids of all types whose name starts with ``prefix`` (CO-RE flavors: ``foo___v2``)."""
+        needle = prefix.encode("utf-8")
+        found: list[int] = [] if self.base is None else self.base.find_prefixed(prefix)
+        own: set[int] = set()
+        for btf in self._chain():  # own types may name strings of the base
+            strs = btf._strings
+            pos = strs.find(needle)
+            while pos >= 0:
+                own.update(self._ids_with_name_off(btf.start_str_off + pos))
+                pos = strs.find(needle, pos + 1)
+        return found + sorted(own)
+
+    def _chain(self) -> list[Btf]:
+        """This BTF and its bases, base first."""
+        chain: list[Btf] = []
+        btf: Btf | None = self
+        while btf is not None:
+            chain.append(btf)
+            btf = btf.base
+        return chain[::-1]
+
     def _all_string_offsets(self, name: str) -> list[int]:
         base = [] if self.base is None else self.base._all_string_offsets(name)
         return base + self._string_offsets(name)
