@@ -178,14 +178,11 @@ def test_rebuild_gives_same_sections_and_symbols(name: str, tmp_path: Path) -> N
 
 @pytest.fixture(scope="module")
 def loaded_here() -> Any:
-    """Load each object once with bpftool (inside a bpffs the survey mounts and unmounts)."""
+    """Load each object once with bpftool, each in a private mount namespace and bpffs."""
     results: dict[str, Any] = {}
-    pins: list[str] = []
-    with survey.bpffs():
-        for obj in OBJECTS:
-            info = survey.inspect_object(build.read_recipe(ELF / obj["source"]))
-            results[obj["name"]] = survey.load_with_bpftool(info, pins)
-        assert not survey.PIN_DIR.exists()
+    for obj in OBJECTS:
+        info = survey.inspect_object(build.read_recipe(ELF / obj["source"]))
+        results[obj["name"]] = survey.load_with_bpftool(info)
     return results
 
 
@@ -197,7 +194,9 @@ def test_fail_fixture_still_fails_here_for_its_reason(
 ) -> None:
     live = loaded_here[obj["name"]]
     assert live.result != "ok"
-    assert obj["expected_message"] in live.log
+    if _manifest()["meta"]["kernel"] == platform.release():
+        # Wording changes between kernels; the reason is pinned on the kernel it was recorded on.
+        assert obj["expected_message"] in live.log
     if "expected_errno" in obj:
         assert live.errno_name == obj["expected_errno"]
 
@@ -216,14 +215,17 @@ def test_live_result_matches_manifest_on_the_recorded_kernel(
     assert live.loaded == obj["live_result"]["loaded"]
 
 
+@pytest.mark.kernel
 @pytest.mark.bpftool
-def test_no_pins_left_behind() -> None:
-    if not Path("/sys/fs/bpf").is_dir():
-        pytest.skip("no /sys/fs/bpf")
-    leftovers = [
-        p for p in Path("/sys/fs/bpf").iterdir() if p.name in {"bpfdoctor_fixture", "shared_config"}
-    ]
-    assert leftovers == []
+def test_loading_leaves_nothing_behind(loaded_here: Any) -> None:
+    """After every fixture was loaded, no program or map named like ours is left."""
+    progs = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
+    maps = subprocess.run(["bpftool", "map", "show"], capture_output=True, text=True).stdout
+    ours = {p["name"][:15] for o in OBJECTS for p in o.get("program", [])}
+    left = [n for n in ours if f" name {n} " in progs]
+    assert left == []
+    assert " name shared_config " not in maps
+    assert not survey.PIN_DIR.exists()
 
 
 @pytest.mark.clang
