@@ -1,0 +1,129 @@
+"""The pure core of ``bpfdoctor explain``: text in, ``ExplainResult`` out.
+
+One streaming pass: the scanner sorts lines and keeps bounded context, the matcher applies the
+rule catalogue to candidate lines, whole-log conditions are checked at the end, and the hits
+are ranked into diagnoses. No host access beyond reading the given file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bpfdoctor.errors import InputError
+from bpfdoctor.logs.reader import BINARY_SNIFF, ReadStats, iter_lines, lines_of, open_log
+from bpfdoctor.logs.scan import LogScanner
+from bpfdoctor.logs.verifier import VerifierStats
+from bpfdoctor.model import Diagnosis, Severity
+from bpfdoctor.rules.loader import load_catalogue
+from bpfdoctor.rules.matcher import Matcher
+from bpfdoctor.rules.schema import Catalogue
+from bpfdoctor.rules.select import diagnoses as rank_diagnoses
+
+SCHEMA = "bpfdoctor.explain/1"
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainResult:
+    """Everything ``explain`` learned from one log (CONTRACT.md ``bpfdoctor.explain/1``)."""
+
+    source: str
+    dialect: str
+    outcome: str  # failed | loaded | unknown
+    diagnoses: tuple[Diagnosis, ...]
+    stats: VerifierStats
+    lines: int
+    long_lines: int = 0
+    programs: tuple[str, ...] = ()
+
+    @property
+    def primary(self) -> Diagnosis | None:
+        return self.diagnoses[0] if self.diagnoses else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "source": self.source,
+            "dialect": self.dialect,
+            "outcome": self.outcome,
+            "diagnoses": [d.to_json() for d in self.diagnoses],
+            "stats": {
+                **self.stats.to_json(),
+                "lines": self.lines,
+                "long_lines": self.long_lines,
+            },
+            "programs": list(self.programs),
+        }
+
+
+def explain_text(text: str, source: str = "-", catalogue: Catalogue | None = None) -> ExplainResult:
+    """Explain a log held in memory."""
+    if "\x00" in text[:BINARY_SNIFF]:
+        raise InputError(f"{source}: binary data (NUL bytes), not a log")
+    stats = ReadStats()
+    return explain_lines(lines_of(text, stats), source, stats, catalogue)
+
+
+def explain_file(path: str | Path, catalogue: Catalogue | None = None) -> ExplainResult:
+    """Explain a log file (``-`` reads stdin), streaming it line by line."""
+    stats = ReadStats()
+    with open_log(path) as stream:
+        return explain_lines(iter_lines(stream, stats), str(path), stats, catalogue)
+
+
+def explain_lines(
+    lines: Iterable[str],
+    source: str,
+    stats: ReadStats | None = None,
+    catalogue: Catalogue | None = None,
+) -> ExplainResult:
+    catalogue = catalogue if catalogue is not None else load_catalogue()
+    scanner = LogScanner()
+    matcher = Matcher(catalogue)
+    feed = scanner.feed
+    match = matcher.feed
+    last_line = ""
+    for line in lines:
+        if feed(line):
+            match(line, scanner)
+        last_line = line
+    _conditions(catalogue, scanner, matcher, last_line)
+    dialect = scanner.dialect.decide()
+    ranked = rank_diagnoses(matcher, dialect)
+    return ExplainResult(
+        source=source,
+        dialect=dialect,
+        outcome=_outcome(ranked, scanner),
+        diagnoses=ranked,
+        stats=scanner.stats,
+        lines=scanner.lineno,
+        long_lines=stats.long_lines if stats is not None else 0,
+        programs=tuple(dict.fromkeys(name for _, name in scanner.programs)),
+    )
+
+
+def _conditions(catalogue: Catalogue, scanner: LogScanner, matcher: Matcher, last: str) -> None:
+    """Whole-log conditions (schema.CONDITIONS), checked once the log has ended."""
+    unterminated = (
+        scanner.insn_lines > 0
+        and not any(n > scanner.last_insn_lineno for n in scanner.processed_lines[-1:])
+        and not any(
+            h.last.rule.severity is Severity.ERROR and h.last.lineno >= scanner.last_insn_lineno
+            for h in matcher.hits.values()
+        )
+    )
+    for rule in catalogue.rules:
+        if "verifier-log-unterminated" in rule.conditions and unterminated:
+            matcher.condition(rule, scanner.lineno, last, scanner.context())
+
+
+def _outcome(ranked: tuple[Diagnosis, ...], scanner: LogScanner) -> str:
+    if any(d.severity is Severity.ERROR for d in ranked):
+        return "failed"
+    if scanner.failure_seen:
+        return "failed"
+    if scanner.processed_lines:
+        return "loaded"
+    return "unknown"

@@ -1,0 +1,1 @@
+"""Verifier and loader output -> structured log: input handling, dialect, verifier line forms."""

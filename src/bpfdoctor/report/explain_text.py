@@ -1,0 +1,114 @@
+"""Human text for explain: cause in one line, evidence in context, C line, registers, fixes.
+
+Rendered with rich into a string (the CLI decides where it goes); colour only when asked.
+"""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
+
+from bpfdoctor.explain import ExplainResult
+from bpfdoctor.logs.verifier import register_of
+from bpfdoctor.model import Diagnosis
+from bpfdoctor.rules.schema import Catalogue
+
+NO_SIGNATURE = "no known signature: bpfdoctor does not recognise a failure cause in this log"
+
+
+def render(
+    result: ExplainResult,
+    catalogue: Catalogue | None = None,
+    color: bool = False,
+    width: int = 100,
+    all_diagnoses: bool = True,
+) -> str:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=color, no_color=not color, width=width,
+                      highlight=False, soft_wrap=False)
+    console.print(
+        f"[dim]{escape(result.source)}: {result.lines} lines, dialect {result.dialect}, "
+        f"outcome {result.outcome}[/dim]"
+    )
+    if not result.diagnoses:
+        if result.outcome == "loaded":
+            console.print("[green]The log shows a successful load.[/green]")
+        else:
+            console.print(NO_SIGNATURE)
+        _stats(console, result)
+        return out.getvalue()
+    shown = result.diagnoses if all_diagnoses else result.diagnoses[:1]
+    for i, diag in enumerate(shown):
+        if i == 1:
+            console.print("\n[bold]Also found[/bold] (secondary or contributing):")
+        if i == 0:
+            _primary(console, diag, catalogue)
+        else:
+            console.print(
+                f"  - [{diag.rule}] {escape(diag.title)} ({diag.category.value}, "
+                f"line {diag.evidence[0].line if diag.evidence else '?'})"
+            )
+    _stats(console, result)
+    return out.getvalue()
+
+
+def _primary(console: Console, diag: Diagnosis, catalogue: Catalogue | None) -> None:
+    console.print(
+        f"[bold red]{diag.severity.value}[/bold red] [bold][{diag.rule}] "
+        f"{escape(diag.title)}[/bold]  [dim]({diag.category.value}, confidence "
+        f"{diag.confidence.value})[/dim]"
+    )
+    console.print(f"\n[bold]Cause:[/bold] {escape(diag.message)}")
+    where = []
+    if diag.program:
+        where.append(f"program {diag.program}")
+    if diag.insn is not None:
+        where.append(f"instruction {diag.insn}")
+    if where:
+        console.print(f"[bold]Where:[/bold] {escape(', '.join(where))}")
+    if diag.source_line:
+        console.print(f"[bold]Source:[/bold] [cyan]{escape(diag.source_line)}[/cyan]")
+    if diag.register_state:
+        reg = dict(diag.captures).get("reg")
+        focus = register_of(diag.register_state, reg) if reg else None
+        line = Text("Registers: ", style="bold")
+        line.append(diag.register_state)
+        if focus:
+            line.highlight_words([focus], style="bold yellow")
+        console.print(line)
+    if diag.evidence:
+        console.print("\n[bold]Evidence:[/bold]")
+        for ev in diag.evidence:
+            console.print(Text(f"  {ev.line:>7} | ", style="dim") + Text(ev.text, style="yellow"))
+    rule = catalogue.get(diag.rule) if catalogue is not None else None
+    if rule is not None:
+        console.print("\n[bold]What it means[/bold]")
+        console.print(escape(rule.explanation.what.strip()))
+        console.print("\n[bold]Why the kernel (or loader) rejects it[/bold]")
+        console.print(escape(rule.explanation.why.strip()))
+    console.print("\n[bold]How to fix[/bold]")
+    for fix in diag.fixes:
+        console.print(f"  * {escape(fix)}")
+    if diag.references:
+        console.print("\n[bold]References[/bold]")
+        for ref in diag.references:
+            console.print(f"  {escape(ref)}")
+
+
+def _stats(console: Console, result: ExplainResult) -> None:
+    s = result.stats
+    if s.insns_processed is None:
+        return
+    parts = [f"processed {s.insns_processed} insns"]
+    if s.insn_limit:
+        parts[0] += f" (limit {s.insn_limit})"
+    if s.total_states is not None:
+        parts.append(f"{s.total_states} states (peak {s.peak_states})")
+    if s.stack_depth:
+        parts.append(f"stack depth {s.stack_depth}")
+    if s.verification_time_usec is not None:
+        parts.append(f"verification {s.verification_time_usec} usec")
+    console.print(f"\n[dim]Verifier: {escape(', '.join(parts))}[/dim]")

@@ -1,0 +1,210 @@
+"""Apply the catalogue to a streamed log: line patterns, cause evidence, whole-log conditions.
+
+Memory stays bounded whatever the log size: per rule only the first and last hit are kept
+(with the context window captured at that moment), and evidence that may sit anywhere in the
+log is tracked as "seen once" per pattern.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bpfdoctor.knowledge import uapi
+from bpfdoctor.logs.scan import LineContext, LogScanner
+from bpfdoctor.model import Confidence, Evidence
+from bpfdoctor.rules.schema import Catalogue, Cause, LinePattern, Rule
+
+CONTEXT_LINES = 8
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One line (or condition) that matched a rule, with what surrounded it."""
+
+    rule: Rule
+    lineno: int
+    text: str
+    captures: tuple[tuple[str, str], ...]
+    context: LineContext | None
+    # per cause: evidence lines found in the window; None marks an evidence pattern not seen
+    # there, to be looked up in the log-wide "seen" table at the end.
+    cause_evidence: tuple[tuple[tuple[int, str, tuple[tuple[str, str], ...]] | None, ...], ...]
+
+
+@dataclass(slots=True)
+class RuleHits:
+    """Hits of one rule (mutable accumulator): first, last and how many."""
+
+    first: Hit
+    last: Hit
+    count: int = 1
+    lines: list[tuple[int, str]] = field(default_factory=list)
+
+
+class Matcher:
+    """Feed candidate lines; ask for the hits at the end."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        by_literal: dict[str, list[tuple[Rule, LinePattern]]] = {}
+        self._unfiltered: list[tuple[Rule, LinePattern]] = []
+        for rule in catalogue.rules:
+            for pat in rule.patterns:
+                if pat.literal is None:
+                    self._unfiltered.append((rule, pat))
+                else:
+                    by_literal.setdefault(pat.literal, []).append((rule, pat))
+        self._by_literal = tuple((lit, tuple(entries)) for lit, entries in by_literal.items())
+        # evidence without a window may sit anywhere: remember the first line it matched
+        self._global: dict[int, LinePattern] = {}
+        for rule in catalogue.rules:
+            for cause in rule.causes:
+                if cause.window is None:
+                    for pat in cause.evidence:
+                        self._global[id(pat)] = pat
+        self.seen: dict[int, tuple[int, str, tuple[tuple[str, str], ...]]] = {}
+        self.hits: dict[str, RuleHits] = {}
+
+    def feed(self, line: str, scanner: LogScanner) -> None:
+        """Match one candidate line (the scanner has just been fed it)."""
+        lineno = scanner.lineno
+        if self._global:
+            for key, pat in list(self._global.items()):
+                m = pat.search(line)
+                if m is not None:
+                    self.seen[key] = (lineno, line, _groups(m))
+                    del self._global[key]
+        context: LineContext | None = None
+        matched: set[str] = set()
+        for literal, entries in self._by_literal:
+            if literal in line:
+                for rule, pat in entries:
+                    if rule.code in matched:
+                        continue
+                    m = pat.regex.search(line)
+                    if m is not None:
+                        matched.add(rule.code)
+                        context = context or scanner.context()
+                        self._record(rule, lineno, line, _groups(m), context)
+        for rule, pat in self._unfiltered:
+            if rule.code in matched:
+                continue
+            m = pat.regex.search(line)
+            if m is not None:
+                matched.add(rule.code)
+                context = context or scanner.context()
+                self._record(rule, lineno, line, _groups(m), context)
+
+    def condition(self, rule: Rule, lineno: int, text: str, context: LineContext | None) -> None:
+        """Record a whole-log condition of ``rule`` as a hit on line ``lineno``."""
+        self._record(rule, lineno, text, (), context)
+
+    def _record(
+        self,
+        rule: Rule,
+        lineno: int,
+        text: str,
+        captures: tuple[tuple[str, str], ...],
+        context: LineContext | None,
+    ) -> None:
+        hit = Hit(rule, lineno, text, captures, context, self._window_evidence(rule, context))
+        entry = self.hits.get(rule.code)
+        if entry is None:
+            self.hits[rule.code] = RuleHits(hit, hit, 1, [(lineno, text)])
+            return
+        entry.last = hit
+        entry.count += 1
+        if len(entry.lines) < 3:
+            entry.lines.append((lineno, text))
+        else:
+            entry.lines[-1] = (lineno, text)
+
+    def _window_evidence(
+        self, rule: Rule, context: LineContext | None
+    ) -> tuple[tuple[tuple[int, str, tuple[tuple[str, str], ...]] | None, ...], ...]:
+        out = []
+        before = context.before if context is not None else ()
+        for cause in rule.causes:
+            found: list[tuple[int, str, tuple[tuple[str, str], ...]] | None] = []
+            lowest = (context.lineno - cause.window) if (context and cause.window) else 0
+            for pat in cause.evidence:
+                where = None
+                for lineno, text in reversed(before):
+                    if lineno < lowest:
+                        break
+                    m = pat.search(text)
+                    if m is not None:
+                        where = (lineno, text, _groups(m))
+                        break
+                found.append(where)
+            out.append(tuple(found))
+        return tuple(out)
+
+    def select_cause(
+        self, hit: Hit
+    ) -> tuple[Cause | None, list[tuple[int, str, tuple[tuple[str, str], ...]]]]:
+        """The first cause whose evidence all matched (in the window, or anywhere if allowed)."""
+        for cause, found in zip(hit.rule.causes, hit.cause_evidence, strict=True):
+            lines = []
+            for pat, where in zip(cause.evidence, found, strict=True):
+                if where is None and cause.window is None:
+                    where = self.seen.get(id(pat))
+                if where is None:
+                    break
+                lines.append(where)
+            else:
+                return cause, lines
+        return None, []
+
+
+def _groups(m: re.Match[str]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, v) for k, v in m.groupdict().items() if v is not None)
+
+
+def derived_captures(hit: Hit) -> dict[str, str]:
+    """Names every template may use besides its own groups (loader.DERIVED_CAPTURES)."""
+    out: dict[str, str] = {"line": str(hit.lineno)}
+    ctx = hit.context
+    if ctx is not None:
+        if ctx.program:
+            out["program"] = ctx.program
+        if ctx.insn is not None:
+            out["insn"] = str(ctx.insn.index)
+            call = ctx.insn.call
+            if call is not None:
+                out["helper"] = call[0]
+        if ctx.source is not None:
+            out["source"] = ctx.source.code
+            if ctx.source.file:
+                out["source_file"] = ctx.source.file
+                out["source_lineno"] = str(ctx.source.line)
+    caps = dict(hit.captures)
+    helper_id = caps.get("helper_id")
+    if helper_id is not None and helper_id.lstrip("-").isdigit():
+        name = uapi.helper_name(int(helper_id))
+        out["helper_name"] = name or f"helper #{helper_id} (not a helper this kernel knows)"
+    elif "helper" in out:
+        out["helper_name"] = out["helper"]
+    return out
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """Replace ``{name}`` with its value; unknown names stay as written (C braces survive)."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m[1], m[0]), template)
+
+
+def evidence_of(lines: list[tuple[int, str]]) -> tuple[Evidence, ...]:
+    seen: set[int] = set()
+    out = []
+    for lineno, text in sorted(lines):
+        if lineno not in seen:
+            seen.add(lineno)
+            out.append(Evidence(lineno, text.strip()))
+    return tuple(out)
+
+
+def confidence_for(rule: Rule, cause: Cause | None) -> Confidence:
+    return cause.confidence if cause is not None else rule.confidence
