@@ -402,15 +402,41 @@ def build(src: Path = SOURCES, uapi_path: Path = UAPI) -> dict[str, Any]:
     }
 
 
+DOCS = ROOT / "docs" / "knowledge.md"
+TABLE_BEGIN = "<!-- feature-table:begin (tools/gen_knowledge.py --write-docs) -->"
+TABLE_END = "<!-- feature-table:end -->"
+
+
+def feature_table(data: dict[str, Any]) -> str:
+    """The Markdown table of features that docs/knowledge.md carries between the markers."""
+    rows = sorted(
+        data["entries"]["feature"].items(), key=lambda kv: (Version(kv[1]["min_kernel"]), kv[0])
+    )
+    lines = ["| name | upstream | confidence |", "|---|---|---|"]
+    lines += [f"| `{n}` | {e['min_kernel']} | {e['confidence']} |" for n, e in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_docs(data: dict[str, Any], path: Path = DOCS) -> None:
+    text = path.read_text()
+    head, rest = text.split(TABLE_BEGIN, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    path.write_text(f"{head}{TABLE_BEGIN}\n{feature_table(data)}{TABLE_END}{tail}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sources", type=Path, default=SOURCES)
     parser.add_argument("--uapi", type=Path, default=UAPI)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--write-docs", action="store_true", help="refresh docs/knowledge.md")
     args = parser.parse_args(argv)
     data = build(args.sources, args.uapi)
     args.out.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
+    if args.write_docs:
+        write_docs(data)
+        print(f"wrote {DOCS}", file=sys.stderr)
     return 0
 
 
