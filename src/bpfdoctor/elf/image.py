@@ -179,6 +179,15 @@ def read_image(data: bytes, name: str) -> ElfImage:
             f"{name}: ELF type {e_type} is not a relocatable object (ET_REL); "
             "libbpf only loads .o files produced by clang -c"
         )
+    e_shoff, = struct.unpack_from(end + "Q", data, 0x28)
+    e_shentsize, e_shnum = struct.unpack_from(end + "HH", data, 0x3A)
+    if e_shnum and e_shentsize != 64:
+        raise ElfError(f"{name}: section header size {e_shentsize}, expected 64")
+    if e_shoff + e_shnum * e_shentsize > len(data):
+        raise ElfError(
+            f"{name}: section header table at offset {e_shoff} ({e_shnum} entries) runs past "
+            f"the end of the file ({len(data)} bytes); the file is truncated or corrupt"
+        )
     from elftools.elf.elffile import ELFFile
     from elftools.elf.enums import ENUM_SH_TYPE_BASE
 
