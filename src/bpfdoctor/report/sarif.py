@@ -52,10 +52,13 @@ def sarif_level(severity: Severity) -> str:
 
 def _rule_file_meta(code: str) -> RuleMeta | None:
     try:
-        from bpfdoctor.rules import load_catalogue
+        from bpfdoctor.rules import load_catalogue, rules_dir
     except ImportError:
         return None
-    rule = _catalogue(load_catalogue).get(code)
+    where = rules_dir()
+    if not where.is_dir():
+        return None
+    rule = load_catalogue(str(where)).get(code)  # cached per directory by the loader
     if rule is None:
         return None
     exp = rule.explanation
@@ -78,16 +81,6 @@ def _rule_file_meta(code: str) -> RuleMeta | None:
         category=rule.category.value,
         severity=rule.severity.value,
     )
-
-
-_CATALOGUE: list[Any] = []
-
-
-def _catalogue(loader: Any) -> Any:
-    """Load the rule catalogue once per process (it compiles every pattern)."""
-    if not _CATALOGUE:
-        _CATALOGUE.append(loader())
-    return _CATALOGUE[0]
 
 
 def _check_registry_meta(code: str) -> RuleMeta | None:
