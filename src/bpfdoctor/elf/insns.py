@@ -8,7 +8,9 @@ LLVM's ``-mcpu`` gates:
 * v3: the whole JMP32 class and atomics other than plain ``lock add`` (fetch, xchg, cmpxchg
   and the and/or/xor forms all arrived together in Linux 5.12). ALU32 does not count: the
   32-bit ALU class has existed since the first eBPF kernels, ``-mcpu=v3`` only makes clang
-  prefer it;
+  prefer it. (clang >= 18 emits a 64-bit ``atomic_fetch_add`` even at ``-mcpu=v1`` when the
+  result is used; we still rate it v3, because that is what the kernel needs: BPF_FETCH is
+  5.12, newer than JMP32);
 * v4: sign-extending moves and loads (``movsx``/``ldsx``), ``sdiv``/``smod``, unconditional
   ``bswap``, ``gotol`` (JA in the JMP32 class) and load-acquire/store-release.
 
