@@ -337,3 +337,25 @@ def test_capability_tiers() -> None:
     lookup = KB.entry("helper", "bpf_map_lookup_elem")
     assert lookup is not None and lookup.capability is None
     assert not KB.capability_helpers("CAP_BPF") & KB.capability_helpers("CAP_PERFMON")
+
+
+def test_prog_type_helper_sets_are_consistent() -> None:
+    """Every helper is callable from some program type; every set names only UAPI helpers."""
+    every_helper = frozenset(uapi.helpers().values())
+    seen: set[str] = set()
+    for prog_type in uapi.prog_types().values():
+        helpers = KB.helpers_for_prog_type(prog_type)
+        if helpers is None:
+            continue
+        assert helpers <= every_helper, prog_type
+        seen |= helpers
+    assert seen == every_helper
+
+
+def test_incomplete_sets_say_what_was_added_from_source() -> None:
+    tracing = KB.prog_type_helpers("tracing")
+    assert tracing is not None and not tracing.complete
+    assert "bpf_get_func_arg" in tracing.added_from_source
+    xdp = KB.prog_type_helpers("xdp")
+    assert xdp is not None and xdp.complete and xdp.probed_on
+    assert xdp.restricted.get("bpf_copy_from_user") == "sleepable_only"
