@@ -78,7 +78,9 @@ def capture(only: list[str] | None = None, progress: ProgressFn = _noop,
     prober = LiveProber(ctx) if live else None
     for g in groups:
         step = tick(GROUPS[g].title)
-        if prober is not None:
+        if g == "token":  # a token is how an unprivileged process gets BPF: always ask
+            features[g] = LiveProber(ctx).token(step, tuple(m.path for m in fs.bpffs))
+        elif prober is not None:
             features[g] = _live_group(prober, g, step, tuple(m.path for m in fs.bpffs))
         else:
             features[g] = _fallback_group(ctx, g, gate)
