@@ -24,9 +24,11 @@ from bpfdoctor.logs.verifier import (
     parse_stack_depth,
     parse_state,
     parse_verification_time,
+    register_of,
 )
 
 WINDOW = 256
+STATES = 8
 NEAR = 40  # an instruction/line-info/state line this close before an error line belongs to it
 MAX_PROGRAM_NAMES = 1024
 
@@ -60,6 +62,16 @@ class LineContext:
     state: str | None
     before: tuple[tuple[int, str], ...]
     insn_line: tuple[int, str] | None = None
+    states: tuple[str, ...] = ()  # recent register-state lines, newest last (raw)
+
+    def state_with(self, reg: str | None) -> str | None:
+        """The newest state naming register ``reg`` (falls back to the newest state)."""
+        if reg is not None:
+            for raw in reversed(self.states):
+                state = parse_state(raw)
+                if state is not None and register_of(state, reg) is not None:
+                    return state
+        return self.state
 
 
 class LogScanner:
@@ -78,6 +90,7 @@ class LogScanner:
         self._insn: tuple[int, str] | None = None
         self._source: tuple[int, str] | None = None
         self._state: tuple[int, str] | None = None
+        self._states: deque[tuple[int, str]] = deque(maxlen=STATES)
 
     def feed(self, line: str) -> bool:
         self.lineno += 1
@@ -96,9 +109,11 @@ class LogScanner:
         if s.startswith(_SKIP_PREFIXES):
             if first == "f" and s.startswith(("from ", "frame")) and "R" in s:
                 self._state = (self.lineno, line)
+                self._states.append(self._state)
             return False
         if first == "R" and len(s) > 2 and "=" in s[:8] and " " not in s[:s.index("=")]:
             self._state = (self.lineno, line)
+            self._states.append(self._state)
             return False
         for noise in NOISE:
             if noise in s:
@@ -108,22 +123,26 @@ class LogScanner:
 
     def _numbered(self, line: str, s: str) -> bool:
         colon = s.find(": ")
-        nxt = s[colon + 2 : colon + 3] if colon > 0 else ""
-        if nxt == "(":
-            self.window.append((self.lineno, line))
-            self.insn_lines += 1
-            self.dialect.kernel_lines += 1
-            self.last_insn_lineno = self.lineno
-            self._insn = (self.lineno, line)
-            if ";" in s:
+        head = s[:colon] if colon > 0 else ""
+        rest = s[colon + 2 :] if colon > 0 else ""
+        if head.isdigit():
+            if rest[:1] == "(":
+                self.window.append((self.lineno, line))
+                self.insn_lines += 1
+                self.dialect.kernel_lines += 1
+                self.last_insn_lineno = self.lineno
+                self._insn = (self.lineno, line)
+                if ";" in rest:
+                    self._state = (self.lineno, line)
+                    self._states.append(self._state)
+                return False
+            if (rest[:1] == "R" and rest[1:2].isdigit()) or rest.startswith(("frame", "safe")):
+                self.window.append((self.lineno, line))
                 self._state = (self.lineno, line)
-            return False
-        if nxt in ("R", "f") or s[colon + 2 :].startswith("safe"):
-            self.window.append((self.lineno, line))
-            self._state = (self.lineno, line)
-            return False
-        if nxt == ".":  # 6.x "Live regs before insn" listing: static, not verification
-            return False
+                self._states.append(self._state)
+                return False
+        elif rest[:1] == "." and head.replace(" ", "").isdigit():
+            return False  # 6.x "Live regs before insn" listing: static, not verification
         self.window.append((self.lineno, line))
         self._observe(s)
         return True
@@ -170,6 +189,9 @@ class LogScanner:
             state=parse_state(state_line[1]) if state_line else None,
             before=tuple(self.window),
             insn_line=insn_line,
+            states=tuple(
+                raw for at, raw in self._states if at > last_processed and self.lineno - at <= NEAR
+            ),
         )
 
     def _near(

@@ -28,7 +28,7 @@ def render(
 ) -> str:
     out = io.StringIO()
     console = Console(file=out, force_terminal=color, no_color=not color, width=width,
-                      highlight=False, soft_wrap=False)
+                      highlight=False, soft_wrap=not color)
     console.print(
         f"[dim]{escape(result.source)}: {result.lines} lines, dialect {result.dialect}, "
         f"outcome {result.outcome}[/dim]"

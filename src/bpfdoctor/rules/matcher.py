@@ -42,6 +42,9 @@ class RuleHits:
     last: Hit
     count: int = 1
     lines: list[tuple[int, str]] = field(default_factory=list)
+    # captures of all hits merged, later ones winning: a rule whose two patterns match two
+    # consecutive lines (packet access, then "R2 offset is outside") keeps both lines' names
+    captures: dict[str, str] = field(default_factory=dict)
 
 
 class Matcher:
@@ -113,10 +116,11 @@ class Matcher:
         hit = Hit(rule, lineno, text, captures, context, self._window_evidence(rule, context))
         entry = self.hits.get(rule.code)
         if entry is None:
-            self.hits[rule.code] = RuleHits(hit, hit, 1, [(lineno, text)])
+            self.hits[rule.code] = RuleHits(hit, hit, 1, [(lineno, text)], dict(captures))
             return
         entry.last = hit
         entry.count += 1
+        entry.captures.update(captures)
         if len(entry.lines) < 3:
             entry.lines.append((lineno, text))
         else:

@@ -46,7 +46,7 @@ def _diagnosis(matcher: Matcher, entry: RuleHits) -> Diagnosis:
     rule = hit.rule
     cause, cause_lines = matcher.select_cause(hit)
     values = derived_captures(hit)
-    values.update(dict(hit.captures))
+    values.update(entry.captures)
     for _, _, groups in cause_lines:
         for k, v in groups:
             values.setdefault(k, v)
@@ -58,10 +58,10 @@ def _diagnosis(matcher: Matcher, entry: RuleHits) -> Diagnosis:
     ctx = hit.context
     if ctx is not None and ctx.insn_line is not None:
         evidence_lines.append(ctx.insn_line)
-    state = ctx.state if ctx is not None else None
+    state = ctx.state_with(entry.captures.get("reg")) if ctx is not None else None
     if state is not None and len(state) > MAX_STATE:
         state = state[:MAX_STATE] + " ..."
-    captures = dict(hit.captures)
+    captures = dict(entry.captures)
     if cause is not None:
         captures["cause"] = cause.id
     return Diagnosis(
