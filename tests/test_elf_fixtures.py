@@ -207,3 +207,29 @@ def test_core_relocations_are_described():
     specs = " | ".join(c["spec"] for c in core)
     assert "byte_off struct task_struct" in specs
     assert {c["kind"] for c in core} >= {"byte_off", "field_exists", "type_size", "enumval_exists"}
+
+
+def test_arena_map_extra_is_an_enum64_ulong():
+    path = ELF / "arena.bpf.o"
+    if not path.exists():
+        pytest.skip("arena fixture not built")
+    maps = {m.name: m for m in BpfObject.open(path).maps}
+    assert maps["arena"].type == "arena"
+    # __ulong(map_extra, 1ull << 44) is encoded as a one-value ENUM64 (libbpf get_map_field_long)
+    assert maps["arena"].map_extra == 1 << 44
+    assert maps["arena"].problems == ()
+
+
+def test_kfunc_calls_are_not_bpf_to_bpf_calls():
+    """clang emits kfunc calls as src_reg=1 pseudo calls; the relocation says they are kfuncs."""
+    from bpfdoctor.inventory import requirements
+
+    obj = BpfObject.open(ELF / "kfuncs.bpf.o")
+    kfuncs = {k for p in obj.entry_programs for k in obj.program_use(p).kfuncs}
+    assert {"bpf_task_acquire", "bpf_task_release"} <= kfuncs
+    reqs = {(r.kind, r.name) for r in requirements(obj)}
+    assert ("feature", "kfunc_calls") in reqs
+    assert ("feature", "bpf_to_bpf_calls") not in reqs
+    assert ("kfunc", "bpf_task_acquire") in reqs
+    sub = {(r.kind, r.name) for r in requirements(BpfObject.open(ELF / "subprogs.bpf.o"))}
+    assert ("feature", "bpf_to_bpf_calls") in sub

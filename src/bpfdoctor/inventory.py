@@ -118,8 +118,13 @@ def requirements(obj: BpfObject) -> tuple[Requirement, ...]:
             add("ksym", ext.name)
         else:
             add("kconfig", ext.name)
-    if obj.subprograms or any(
-        ins.kind is InsnKind.CALL_SUBPROG for p in obj.programs for ins in p.insns
+    # clang emits kfunc calls as pseudo calls (src_reg 1) against an undefined symbol; libbpf
+    # turns them into src_reg 2. Only calls that are not kfunc relocations are bpf-to-bpf.
+    kfunc_sites = {(r.section, r.insn) for r in obj.relocations if r.kind is RelocKind.KFUNC}
+    if any(
+        ins.kind is InsnKind.CALL_SUBPROG and (p.section, ins.idx) not in kfunc_sites
+        for p in obj.programs
+        for ins in p.insns
     ):
         add("feature", "bpf_to_bpf_calls")
     for prog in obj.programs:

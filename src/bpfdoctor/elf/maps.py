@@ -103,6 +103,20 @@ def _map_int(btf: Btf, map_name: str, member: str, tid: int) -> int:
     return arr.array.nelems
 
 
+def _map_long(btf: Btf, map_name: str, member: str, tid: int) -> int:
+    """Mirrors libbpf ``get_map_field_long()``: ``__ulong(name, V)`` is a one-value enum(64)."""
+    t = _skip_mods(btf, tid)
+    if t.kind.name == "PTR":
+        return _map_int(btf, map_name, member, tid)
+    if t.kind.name not in ("ENUM", "ENUM64"):
+        raise BtfError(
+            f".maps: map '{map_name}': attr '{member}': expected ENUM or ENUM64, got {t.kind.label}"
+        )
+    if len(t.values) != 1:
+        raise BtfError(f".maps: map '{map_name}': attr '{member}': invalid __ulong")
+    return t.values[0].value
+
+
 def _map_type_ref(btf: Btf, map_name: str, member: str, tid: int) -> tuple[int, int | None, str]:
     """``__type(key, T)`` is ``T *key``: returns (type id, size, description)."""
     ptr = _skip_mods(btf, tid)
@@ -140,7 +154,10 @@ def parse_btf_map_def(
             raise BtfError(f".maps: map '{map_name}': invalid field #{st.members.index(m)}")
         if m.name in ("type", "max_entries", "map_flags", "numa_node", "map_extra", "pinning",
                       "key_size", "value_size"):
-            value = _map_int(btf, map_name, m.name, m.type)
+            if m.name == "map_extra":
+                value = _map_long(btf, map_name, m.name, m.type)
+            else:
+                value = _map_int(btf, map_name, m.name, m.type)
             if m.name == "type":
                 spec = replace(spec, type_id=value)
             elif m.name == "max_entries":
@@ -221,7 +238,15 @@ def btf_maps(
         var = btf.type(info.type)
         if var.kind.name != "VAR" or var.type is None:
             raise BtfError(f".maps: DATASEC entry [{info.type}] is {var.kind.label}, not VAR")
-        spec = parse_btf_map_def(btf, var.name, var.type, MAPS_SEC)
+        try:
+            spec = parse_btf_map_def(btf, var.name, var.type, MAPS_SEC)
+        except BtfError as exc:
+            # libbpf refuses the whole object; we keep reading so the rest can be shown
+            out.append(
+                MapSpec(name=var.name, origin="btf", section=MAPS_SEC, type_id=0,
+                        problems=(str(exc).removeprefix(".maps: "),))
+            )
+            continue
         # clang leaves DATASEC offsets at 0; libbpf (btf_fixup_datasec) takes them from the
         # ELF symbols, and so do we.
         sym = syms.get(var.name)
