@@ -13,7 +13,7 @@ from bpfdoctor.errors import RuleError
 from bpfdoctor.explain import explain_text
 from bpfdoctor.model import Category
 from bpfdoctor.rules.loader import load_catalogue, load_rule_text, rules_dir
-from bpfdoctor.rules.schema import Rule, RuleCase
+from bpfdoctor.rules.schema import Catalogue, Rule, RuleCase
 
 REPO = Path(__file__).resolve().parent.parent
 CATALOGUE = load_catalogue()
@@ -32,7 +32,9 @@ def _cases() -> list[object]:
 
 @pytest.mark.parametrize(("rule", "case"), _cases())
 def test_rule_case(rule: Rule, case: RuleCase) -> None:
-    result = explain_text(case.log, source=f"{rule.code} case")
+    # the rule alone: how rules rank against each other is tested in test_explain/test_corpus
+    alone = Catalogue(rules=(rule,), directory=CATALOGUE.directory, by_code={rule.code: rule})
+    result = explain_text(case.log, source=f"{rule.code} case", catalogue=alone)
     found = [d for d in result.diagnoses if d.rule == rule.code]
     if not case.should_match:
         assert not found, f"{rule.code} must not match:\n{case.log}"

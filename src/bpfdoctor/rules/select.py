@@ -24,7 +24,10 @@ _CONFIDENCE_RANK = {Confidence.HIGH: 3, Confidence.MEDIUM: 2, Confidence.LOW: 1}
 
 
 def diagnoses(matcher: Matcher, dialect: str) -> tuple[Diagnosis, ...]:
-    ranked: list[tuple[tuple[int, int, int, int], Diagnosis]] = []
+    """Ranked diagnoses. A rule whose every matched line is already explained by a higher
+    ranked rule is dropped: one line, one cause (a CO-RE poison rule and the generic
+    ``unknown func`` rule both match ``invalid func unknown#195896080``; only one is right)."""
+    ranked: list[tuple[tuple[int, int, int, int], Diagnosis, RuleHits]] = []
     for entry in matcher.hits.values():
         rule = entry.last.rule
         if rule.dialects and dialect not in rule.dialects:
@@ -36,9 +39,18 @@ def diagnoses(matcher: Matcher, dialect: str) -> tuple[Diagnosis, ...]:
             entry.last.lineno,
             _CONFIDENCE_RANK[diag.confidence],
         )
-        ranked.append((key, diag))
-    ranked.sort(key=lambda kd: kd[0], reverse=True)
-    return tuple(d for _, d in ranked)
+        ranked.append((key, diag, entry))
+    ranked.sort(key=lambda kde: kde[0], reverse=True)
+    claimed: set[int] = set()
+    out = []
+    for _, diag, entry in ranked:
+        lines = {lineno for lineno, _ in entry.lines}
+        is_condition = not entry.last.rule.patterns
+        if lines <= claimed and not is_condition:
+            continue
+        claimed |= lines
+        out.append(diag)
+    return tuple(out)
 
 
 def _diagnosis(matcher: Matcher, entry: RuleHits) -> Diagnosis:
