@@ -22,7 +22,7 @@ def every_kind(b: BtfBuilder) -> dict[str, int]:
     ids: dict[str, int] = {}
     ids["int"] = b.add_int("int", 4, signed=True)
     ids["uint"] = b.add_int("unsigned int", 4)
-    ids["char"] = b.add_int("char", 1, signed=True, char=True)
+    ids["char"] = b.add_int("char", 1, char=True)
     ids["ptr"] = b.add_ptr(ids["int"])
     ids["arr"] = b.add_array(ids["char"], ids["uint"], 16)
     ids["fwd"] = b.add_fwd("later")
@@ -73,7 +73,7 @@ def test_every_kind_round_trips(endian: wire.Endian) -> None:
         ("name", ids["arr"], 64, 0),
     ]
     enc = btf.type(ids["char"]).encoding
-    assert enc is not None and enc.signed and enc.char and not enc.bool and enc.bits == 8
+    assert enc is not None and not enc.signed and enc.char and not enc.bool and enc.bits == 8
     arr = btf.type(ids["arr"]).array
     assert arr is not None and (arr.type, arr.index_type, arr.nelems) == (
         ids["char"],

@@ -9,6 +9,7 @@ from bpfdoctor.btf.core import CoreAccessor, CoreRelo, CoreReloKind, CoreSpec, d
 from bpfdoctor.btf.decoder import Btf
 from bpfdoctor.btf.ext import BtfExt, FuncInfo, LineInfo
 from bpfdoctor.btf.relocate import POISON_IMM, CoreResult, calc_relo, calc_relos
+from bpfdoctor.btf.sanitize import SanitizedBtf, sanitize
 from bpfdoctor.btf.types import (
     BtfArray,
     BtfEnumValue,
@@ -42,7 +43,9 @@ __all__ = [
     "CoreSpec",
     "FuncInfo",
     "LineInfo",
+    "SanitizedBtf",
     "calc_relo",
     "calc_relos",
     "describe",
+    "sanitize",
 ]
