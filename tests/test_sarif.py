@@ -154,3 +154,13 @@ def test_artifact_uri(tmp_path: Path) -> None:
     assert artifact_uri("build/a b.o", tmp_path) == "build/a%20b.o"
     assert artifact_uri(str(tmp_path / "x" / "y.o"), tmp_path) == "x/y.o"
     assert artifact_uri("/elsewhere/y.o", tmp_path) == "file:///elsewhere/y.o"
+
+
+def test_code_check_metadata_comes_from_the_registry() -> None:
+    registry = pytest.importorskip("bpfdoctor.checks.registry")
+    code, info = next(iter(registry.CHECKS.items()))
+    meta = lookup_rule_meta(code)
+    assert meta is not None
+    assert (meta.name, meta.title) == (info.name, info.title)
+    assert meta.full_description == info.explanation
+    assert meta.help_uri is not None and meta.help_uri.startswith("https://")

@@ -115,13 +115,21 @@ def _check_registry_meta(code: str) -> RuleMeta | None:
         return None
 
     refs = getattr(entry, "references", ()) or ()
+    help_uri = getattr(entry, "help_uri", None)
+    if not (isinstance(help_uri, str) and help_uri.startswith(("http://", "https://"))):
+        help_uri = next((r for r in refs if isinstance(r, str) and r.startswith("http")), None)
+    title = text("title")
+    explanation = text("description", "explanation", "what")
+    help_md = text("help")
+    if help_md is None and explanation is not None:
+        help_md = f"## {code}: {title or code}\n\n{explanation}\n"
     return RuleMeta(
         code=code,
         name=text("name"),
-        title=text("title"),
-        full_description=text("description", "explanation", "what"),
-        help_markdown=text("help", "description"),
-        help_uri=next((r for r in refs if isinstance(r, str) and r.startswith("http")), None),
+        title=title,
+        full_description=explanation,
+        help_markdown=help_md,
+        help_uri=help_uri,
         category=str(getattr(entry, "category", "") or "") or None,
         severity=str(getattr(entry, "severity", "") or "") or None,
     )
