@@ -233,3 +233,27 @@ def test_kfunc_calls_are_not_bpf_to_bpf_calls():
     assert ("kfunc", "bpf_task_acquire") in reqs
     sub = {(r.kind, r.name) for r in requirements(BpfObject.open(ELF / "subprogs.bpf.o"))}
     assert ("feature", "bpf_to_bpf_calls") in sub
+
+
+def test_kconfig_map_is_laid_out_like_libbpf():
+    # bpftool gen skeleton (libbpf 1.1) lays it out as int, int, bool, bool = 10 bytes
+    maps = {m.name: m for m in BpfObject.open(ELF / "globals.bpf.o").maps}
+    assert maps[".kconfig"].value_size == 10
+    assert maps[".kconfig"].frozen
+
+
+@pytest.mark.bpftool
+def test_kconfig_layout_against_bpftool_skeleton(tmp_path):
+    out = subprocess.run(
+        ["bpftool", "gen", "skeleton", str(ELF / "globals.bpf.o"), "name", "g"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    ).stdout
+    block = out.split("struct g__kconfig {", 1)[1].split("}", 1)[0]
+    sizes = {"int": 4, "bool": 1, "char": 1, "long": 8}
+    total = 0
+    for line in block.strip().splitlines():
+        ctype = line.split()[0]
+        size = sizes[ctype]
+        total = (total + size - 1) // size * size + size
+    maps = {m.name: m for m in BpfObject.open(ELF / "globals.bpf.o").maps}
+    assert maps[".kconfig"].value_size == total

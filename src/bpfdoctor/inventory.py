@@ -428,6 +428,7 @@ def _program_json(obj: BpfObject, prog: Program) -> dict[str, Any]:
         "sleepable": info.sleepable,
         "static": prog.static,
         "section_known": info.known,
+        "autoload": info.autoload,
         "subprograms": list(use.subprogs),
         "total_insns": use.total_insns,
         "externs": list(use.externs),

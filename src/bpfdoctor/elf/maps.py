@@ -465,11 +465,7 @@ def data_maps(image: ElfImage, btf: Btf | None, has_kconfig: bool) -> tuple[MapS
             )
         )
     if has_kconfig:
-        size = 0
-        if btf is not None:
-            ids = [i for i in btf.find(KCONFIG_SEC) if btf.kind_of(i).name == "DATASEC"]
-            if ids:
-                size = btf.type(ids[0]).size or 0
+        size = _kconfig_size(btf) if btf is not None else 0
         out.append(
             MapSpec(
                 name=KCONFIG_SEC,
@@ -484,6 +480,30 @@ def data_maps(image: ElfImage, btf: Btf | None, has_kconfig: bool) -> tuple[MapS
             )
         )
     return tuple(out)
+
+
+def _kconfig_size(btf: Btf) -> int:
+    """Mirrors libbpf ``bpf_object__collect_externs()``: kconfig externs sorted like
+    ``cmp_externs()`` (alignment descending, then size ascending, then name), each placed at
+    its natural alignment; the map value size is where the last one ends."""
+    ids = [i for i in btf.find(KCONFIG_SEC) if btf.kind_of(i).name == "DATASEC"]
+    if not ids:
+        return 0
+    externs: list[tuple[int, int, str]] = []
+    for info in btf.type(ids[0]).secinfos:
+        var = btf.type(info.type)
+        if var.kind.name != "VAR" or var.type is None:
+            continue
+        size = btf.size_of(var.type) or 0
+        elem = _skip_mods(btf, var.type)
+        while elem.kind.name == "ARRAY" and elem.array is not None:
+            elem = _skip_mods(btf, elem.array.type)
+        align = max(1, min(btf.size_of(elem.id) or 1, 8))
+        externs.append((align, size, var.name))
+    off = 0
+    for align, size, _name in sorted(externs, key=lambda e: (-e[0], e[1], e[2])):
+        off = (off + align - 1) // align * align + size
+    return off
 
 
 def _datasec_info(btf: Btf, name: str) -> tuple[int | None, bool]:

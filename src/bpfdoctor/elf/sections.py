@@ -10,7 +10,7 @@ is itself one of the failures bpfdoctor explains.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Flag, auto
 
 
@@ -203,6 +203,7 @@ class SectionInfo:
     xdp_frags: bool
     known: bool
     prefix: str | None  # the matching libbpf definition, e.g. "kprobe+"
+    autoload: bool = True  # SEC("?xdp"): libbpf creates the program but does not load it
 
     @property
     def suggestion(self) -> str | None:
@@ -224,7 +225,13 @@ def find_sec_def(name: str) -> SecDef | None:
 
 
 def classify(name: str) -> SectionInfo:
-    """Classify a program section name the way libbpf would."""
+    """Classify a program section name the way libbpf would.
+
+    A leading ``?`` (``SEC("?xdp")``) means "do not autoload"; libbpf strips it before matching
+    (``bpf_object__init_prog``), and so do we.
+    """
+    if name.startswith("?"):
+        return replace(classify(name[1:]), name=name, autoload=False)
     sec_def = find_sec_def(name)
     if sec_def is None:
         return SectionInfo(
