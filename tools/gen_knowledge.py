@@ -9,8 +9,11 @@ Method (details and every disagreement in docs/knowledge.md):
 
 - helper versions: bcc docs/kernel-versions.md, corrected where it contradicts the order of
   helper ids (ids in ``enum bpf_func_id`` are append-only, so versions must not decrease with
-  the id); each correction cites a second source. The check runs on every build and fails the
-  build if a contradiction is left.
+  the id) or ebpf-docs, each correction settled by the upstream commit date. The id-order check
+  runs on every build (for every append-only UAPI enum) and fails the build if a contradiction
+  is left.
+- second sources: cilium/ebpf feature-test tags and ebpf-docs' feature-versions.yaml; agreement
+  raises confidence, disagreement is recorded in the entry.
 - GPL-only: the kernel's own answer (``cannot call GPL-restricted function`` when loading with
   a non-GPL license on this 6.18 kernel); bcc's License column where the probe could not reach
   the helper, and a recorded disagreement where the two differ.
@@ -182,7 +185,7 @@ def _helpers(src: Path, uapi: dict[str, Any], probe: dict[str, Any]) -> dict[str
             if c["version"] != row["version"]:
                 disagreements.append(f"bcc says {c['bcc']}; {c['evidence']}")
             entry["min_kernel"] = c["version"]
-            entry["source"] += f"; corrected by helper id order: {c['evidence']}"
+            entry["source"] += f"; corrected: {c['evidence']}"
         bcc_gpl = row["license"] == "GPL"
         if name in probe_gpl or name in probe_not_gpl:
             gpl = name in probe_gpl
@@ -354,17 +357,20 @@ def _prog_helpers(
     return result
 
 
-def _cross_check_cilium(src: Path, entries: dict[str, Any]) -> None:
-    """Second source for what cilium/ebpf tags: agreement raises confidence, else disagreement.
+def _cross_check(
+    entries: dict[str, Any],
+    rows: list[tuple[str, str, str, str]],
+    notes: dict[tuple[str, str], str],
+) -> None:
+    """Another source's versions: agreement raises confidence, else a recorded disagreement.
 
-    A hand-written (medium) row yields to cilium's tag; a row from a cited table keeps its
-    value and records cilium's.
+    A hand-written (medium) row yields to the cited source; a row from a cited table keeps its
+    value and records the other one (with the reason from disagreement_notes.tsv if any).
     """
-    for kind, name, version, where in _rows(src / "cilium_ebpf_versions.tsv"):
+    for kind, name, version, cite in rows:
         entry = entries[kind].get(name)
         if entry is None:
-            raise SystemExit(f"cilium_ebpf_versions: no {kind} {name} in the knowledge base")
-        cite = f"cilium/ebpf {where} ({version})"
+            raise SystemExit(f"{cite}: no {kind} {name} in the knowledge base")
         if entry["min_kernel"] == version:
             entry["source"] += f"; {cite}"
             entry["confidence"] = "high"
@@ -375,7 +381,22 @@ def _cross_check_cilium(src: Path, entries: dict[str, Any]) -> None:
             entry["confidence"] = "high"
         else:
             note = f"{cite} says {version}"
+            if (kind, name) in notes:
+                note += f": {notes[kind, name]}"
             entry["disagreement"] = "; ".join(filter(None, [entry.get("disagreement"), note]))
+
+
+def _second_sources(src: Path, entries: dict[str, Any]) -> None:
+    notes = {(r[0], r[1]): r[2] for r in _rows(src / "disagreement_notes.tsv")}
+    cilium = [
+        (k, n, v, f"cilium/ebpf {where} ({v})")
+        for k, n, v, where in _rows(src / "cilium_ebpf_versions.tsv")
+    ]
+    docs = [
+        (k, n, v, f"ebpf-docs data/feature-versions.yaml ({v})")
+        for k, n, v in _rows(src / "ebpf_docs_versions.tsv")
+    ]
+    _cross_check(entries, cilium + docs, notes)
 
 
 def build(src: Path = SOURCES, uapi_path: Path = UAPI) -> dict[str, Any]:
@@ -384,7 +405,7 @@ def build(src: Path = SOURCES, uapi_path: Path = UAPI) -> dict[str, Any]:
     names = _uapi_names(uapi)
     entries: dict[str, Any] = {"helper": _helpers(src, uapi, probe)}
     entries.update(_versioned(src, names))
-    _cross_check_cilium(src, entries)
+    _second_sources(src, entries)
     bad = _check_enum_order(entries, uapi)
     if bad:
         raise SystemExit("versions contradict the UAPI enum order:\n  " + "\n  ".join(bad))
