@@ -235,8 +235,12 @@ class KernelProfile:
                       "duration_ms": p.duration_ms},
         }
 
-    def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=2) + "\n"
+    def dumps(self, *, indent: int | None = None) -> str:
+        """Compact JSON by default: a full profile holds ~6000 helper answers, and the C
+        encoder writes it 15x faster than the indenting one (pipe through ``jq .``)."""
+        if indent is None:
+            return json.dumps(self.to_json(), separators=(",", ":")) + "\n"
+        return json.dumps(self.to_json(), indent=indent) + "\n"
 
     @classmethod
     def from_json(cls, doc: Any, origin: str = "profile") -> KernelProfile:

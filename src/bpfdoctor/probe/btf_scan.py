@@ -12,6 +12,8 @@ trailers. Malformed input raises :class:`~bpfdoctor.errors.BtfError` naming the 
 from __future__ import annotations
 
 import struct
+import sys
+from array import array
 from collections.abc import Iterator
 
 from bpfdoctor.errors import BtfError
@@ -29,46 +31,73 @@ KIND_FUNC, KIND_ENUM, KIND_DECL_TAG, KIND_ENUM64 = 12, 6, 17, 19
 _FIXED = {1: 4, 3: 12, 14: 4, 17: 4}
 _PER_VLEN = {4: 12, 5: 12, 6: 8, 13: 8, 15: 12, 19: 12}
 
-_HDR = struct.Struct("<HBBIIIII")
-_TYPE = struct.Struct("<III")
+_HDR_FMT = "HBBIIIII"
+
+# words (u32) after the 3-word btf_type, per kind: fixed part, and per-vlen entry
+_FIXED_W = [0] * 32
+_PER_VLEN_W = [0] * 32
+for _k, _v in _FIXED.items():
+    _FIXED_W[_k] = _v // 4
+for _k, _v in _PER_VLEN.items():
+    _PER_VLEN_W[_k] = _v // 4
+_BASE_W = [3 + f for f in _FIXED_W]
 
 
 class RawBtf:
-    """Index over one BTF blob (base BTF only; split module BTF starts at the base's count)."""
+    """Index over one BTF blob (base BTF only; split module BTF starts at the base's count).
 
-    __slots__ = ("_data", "_offsets", "_str_end", "_str_start", "kinds_present")
+    The type section is read as an array of u32 words (byte-swapped when the blob's
+    endianness differs from the host's), and the index holds each type's word offset.
+    """
+
+    __slots__ = ("_data", "_offsets", "_str_end", "_str_start", "_words", "kinds_present")
 
     def __init__(self, data: bytes) -> None:
-        if len(data) < _HDR.size:
+        if len(data) < 24:
             raise BtfError(f"BTF: {len(data)} bytes is shorter than the header")
-        magic, _ver, _flags, hdr_len, type_off, type_len, str_off, str_len = _HDR.unpack_from(data)
-        if magic != BTF_MAGIC:
+        if struct.unpack_from("<H", data)[0] == BTF_MAGIC:
+            order = "<"
+        elif struct.unpack_from(">H", data)[0] == BTF_MAGIC:
+            order = ">"
+        else:
+            magic = struct.unpack_from("<H", data)[0]
             raise BtfError(f"BTF: bad magic 0x{magic:04x} at offset 0 (want 0xeb9f)")
+        _m, _ver, _flags, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(
+            order + _HDR_FMT, data)
         tb, te = hdr_len + type_off, hdr_len + type_off + type_len
         sb, se = hdr_len + str_off, hdr_len + str_off + str_len
         if te > len(data) or se > len(data) or hdr_len < 24:
             raise BtfError("BTF: header sections run past the end of the data")
+        if type_len % 4:
+            raise BtfError(f"BTF: type section length {type_len} is not a multiple of 4")
+        words = array("I")
+        words.frombytes(data[tb:te])
+        if (order == "<") != (sys.byteorder == "little"):
+            words.byteswap()
         self._data = data
+        self._words = words
         self._str_start, self._str_end = sb, se
-        offsets = [0]
+        offsets = array("I", [0])
         add = offsets.append
-        info_of = _TYPE.unpack_from
-        fixed, per_vlen = _FIXED, _PER_VLEN
-        kinds: set[int] = set()
-        pos = tb
+        base_w, per_w = _BASE_W, _PER_VLEN_W
+        kinds = [0] * 32
+        n = len(words)
+        i = 0
         try:
-            while pos < te:
-                add(pos)
-                info = info_of(data, pos)[1]
-                kind = (info >> 24) & 0x1F
-                kinds.add(kind)
-                pos += 12 + fixed.get(kind, 0) + per_vlen.get(kind, 0) * (info & 0xFFFF)
-        except struct.error:
-            raise BtfError(f"BTF: type [{len(offsets) - 1}] truncated at offset {pos}") from None
-        if pos != te:
-            raise BtfError(f"BTF: type section ends at {pos}, header says {te}")
+            while i < n:
+                add(i)
+                info = words[i + 1]
+                kind = info >> 24 & 31
+                kinds[kind] = 1
+                i += base_w[kind] + per_w[kind] * (info & 0xFFFF)
+        except IndexError:
+            raise BtfError(f"BTF: type [{len(offsets) - 1}] truncated at offset "
+                           f"{tb + 4 * i}") from None
+        if i != n:
+            raise BtfError(f"BTF: type section ends at {tb + 4 * i}, header says {te}")
         self._offsets = offsets
-        self.kinds_present = frozenset(KIND_NAMES.get(k, f"kind{k}") for k in kinds)
+        self.kinds_present = frozenset(KIND_NAMES.get(k, f"kind{k}")
+                                       for k in range(32) if kinds[k])
 
     @property
     def type_count(self) -> int:
@@ -85,8 +114,9 @@ class RawBtf:
         """(name_off, kind, vlen, size_or_type) of one type."""
         if not 0 < type_id < len(self._offsets):
             raise BtfError(f"BTF: type id {type_id} out of range")
-        name_off, info, size_or_type = _TYPE.unpack_from(self._data, self._offsets[type_id])
-        return name_off, (info >> 24) & 0x1F, info & 0xFFFF, size_or_type
+        w, i = self._words, self._offsets[type_id]
+        info = w[i + 1]
+        return w[i], (info >> 24) & 0x1F, info & 0xFFFF, w[i + 2]
 
     def type_name(self, type_id: int) -> str:
         return self.name(self.header(type_id)[0])
@@ -101,9 +131,9 @@ class RawBtf:
         return self._string_offset(text) is not None
 
     def ids_of_kind(self, kind: int) -> Iterator[int]:
-        data, unpack = self._data, _TYPE.unpack_from
-        for tid in range(1, len(self._offsets)):
-            if (unpack(data, self._offsets[tid])[1] >> 24) & 0x1F == kind:
+        w, offs = self._words, self._offsets
+        for tid in range(1, len(offs)):
+            if (w[offs[tid] + 1] >> 24) & 0x1F == kind:
                 yield tid
 
     def find(self, name: str, kind: int) -> int | None:
@@ -111,10 +141,10 @@ class RawBtf:
         off = self._string_offset(name)
         if off is None:
             return None
-        data, unpack = self._data, _TYPE.unpack_from
-        for tid in range(1, len(self._offsets)):
-            name_off, info, _ = unpack(data, self._offsets[tid])
-            if name_off == off and (info >> 24) & 0x1F == kind:
+        w, offs = self._words, self._offsets
+        for tid in range(1, len(offs)):
+            i = offs[tid]
+            if w[i] == off and (w[i + 1] >> 24) & 0x1F == kind:
                 return tid
         return None
 
@@ -128,16 +158,17 @@ class RawBtf:
         if tid is None:
             return {}
         _, _, vlen, _ = self.header(tid)
-        pos = self._offsets[tid] + 12
+        w = self._words
+        pos = self._offsets[tid] + 3
         out: dict[str, int] = {}
         for _ in range(vlen):
             if kind == KIND_ENUM:
-                noff, val = struct.unpack_from("<Ii", self._data, pos)
-                pos += 8
+                noff, val = w[pos], w[pos + 1]
+                val = val - (1 << 32) if val >= 1 << 31 else val
+                pos += 2
             else:
-                noff, lo, hi = struct.unpack_from("<III", self._data, pos)
-                val = lo | (hi << 32)
-                pos += 12
+                noff, val = w[pos], w[pos + 1] | (w[pos + 2] << 32)
+                pos += 3
             out[self.name(noff)] = val
         return out
 
@@ -146,15 +177,13 @@ class RawBtf:
         off = self._string_offset(tag)
         if off is None:
             return []
-        data, unpack = self._data, _TYPE.unpack_from
+        w, offs = self._words, self._offsets
         out: list[int] = []
-        for tid in range(1, len(self._offsets)):
-            base = self._offsets[tid]
-            name_off, info, target = unpack(data, base)
-            if name_off == off and (info >> 24) & 0x1F == KIND_DECL_TAG:
-                (component,) = struct.unpack_from("<i", data, base + 12)
-                if component == -1:
-                    out.append(target)
+        for tid in range(1, len(offs)):
+            i = offs[tid]
+            if w[i] == off and (w[i + 1] >> 24) & 0x1F == KIND_DECL_TAG and \
+                    w[i + 3] == 0xFFFFFFFF:  # component_idx -1: the whole declaration
+                out.append(w[i + 2])
         return out
 
     def kfuncs(self) -> dict[str, int]:

@@ -350,10 +350,14 @@ class LiveProber:
     def helpers(self, progress: Progress) -> dict[str, Feature]:
         progs = [p for p in self.setups if p != "struct_ops"]
         per_helper: dict[str, dict[str, Feature]] = {h: {} for h in self.helper_ids}
+        tail = asm.return_zero()
         for prog in progs:
+            setup = self.setups[prog]
+            loader = sc.PreparedLoad(self.prog_type_ids[prog], 3, log_size=8192, **setup)
             for helper, hid in self.helper_ids.items():
-                insns = asm.call_helper(hid) + asm.return_zero()
-                res = self._load(prog, insns)
+                res = loader.load(asm.call_helper(hid) + tail)
+                if res.log_truncated:  # a longer log than expected: the general path grows it
+                    res = self._load(prog, asm.call_helper(hid) + tail)
                 with contextlib.closing(res):
                     per_helper[helper][prog] = self.classify_helper(prog, helper, res)
             progress(len(self.helper_ids))

@@ -289,6 +289,40 @@ def prog_load(
         return SyscallResult(None, err, log, False)
 
 
+class PreparedLoad:
+    """One BPF_PROG_LOAD attr built once and re-run with different instructions of the same
+    length (the helper probe loads thousands of 3-insn programs: building ctypes buffers each
+    time costs as much as the verifier). Not for programs whose log may exceed the buffer."""
+
+    __slots__ = ("_attr", "_ins", "_keep", "_log", "_n")
+
+    def __init__(self, prog_type: int, insn_count: int, *, license: str = "GPL",
+                 log_size: int = 4096, expected_attach_type: int = 0, attach_btf_id: int = 0,
+                 prog_flags: int = 0, kern_version: int = 0) -> None:
+        self._n = insn_count * 8
+        self._ins = ctypes.create_string_buffer(self._n)
+        lic = ctypes.create_string_buffer(license.encode() + b"\0")
+        self._log = ctypes.create_string_buffer(log_size)
+        self._attr = ctypes.create_string_buffer(_PROG_LOAD_SIZE)
+        struct.pack_into("<IIQQIIQII", self._attr, 0, prog_type, insn_count,
+                         _addr(self._ins), _addr(lic), 1, log_size, _addr(self._log),
+                         kern_version, prog_flags)
+        struct.pack_into("<I", self._attr, 68, expected_attach_type)
+        struct.pack_into("<I", self._attr, 108, attach_btf_id)
+        self._keep = lic
+
+    def load(self, insns: bytes) -> SyscallResult:
+        if len(insns) != self._n:
+            raise ProbeError(f"prepared load expects {self._n} bytes of instructions")
+        ctypes.memmove(self._ins, insns, self._n)
+        self._log[0] = b"\0"
+        fd, err = bpf(BPF_PROG_LOAD, self._attr)
+        log = _decode_log(self._log)
+        if fd >= 0:
+            return SyscallResult(BpfFd(fd), 0, log, False)
+        return SyscallResult(None, err, log, err == _errno.ENOSPC)
+
+
 def btf_load(blob: bytes, *, log_level: int = 1, log_size: int = 4096,
              token_fd: int | None = None) -> SyscallResult:
     """BPF_BTF_LOAD of a raw BTF blob with its log (mirrors libbpf ``bpf_btf_load()``)."""
