@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bpfdoctor.errors import InputError
-from bpfdoctor.logs.reader import BINARY_SNIFF, ReadStats, iter_lines, lines_of, open_log
+from bpfdoctor.logs.reader import ReadStats, blocks_of, iter_blocks, open_log
 from bpfdoctor.logs.scan import LogScanner
 from bpfdoctor.logs.verifier import VerifierStats
 from bpfdoctor.model import Diagnosis, Severity
@@ -60,21 +59,20 @@ class ExplainResult:
 
 def explain_text(text: str, source: str = "-", catalogue: Catalogue | None = None) -> ExplainResult:
     """Explain a log held in memory."""
-    if "\x00" in text[:BINARY_SNIFF]:
-        raise InputError(f"{source}: binary data (NUL bytes), not a log")
     stats = ReadStats()
-    return explain_lines(lines_of(text, stats), source, stats, catalogue)
+    return explain_blocks(blocks_of(text, stats, source), source, stats, catalogue)
 
 
 def explain_file(path: str | Path, catalogue: Catalogue | None = None) -> ExplainResult:
     """Explain a log file (``-`` reads stdin), streaming it line by line."""
     stats = ReadStats()
+    name = "<stdin>" if str(path) == "-" else str(path)
     with open_log(path) as stream:
-        return explain_lines(iter_lines(stream, stats), str(path), stats, catalogue)
+        return explain_blocks(iter_blocks(stream, stats, name), str(path), stats, catalogue)
 
 
-def explain_lines(
-    lines: Iterable[str],
+def explain_blocks(
+    blocks: Iterable[list[str]],
     source: str,
     stats: ReadStats | None = None,
     catalogue: Catalogue | None = None,
@@ -82,15 +80,17 @@ def explain_lines(
     catalogue = catalogue if catalogue is not None else load_catalogue()
     scanner = LogScanner()
     matcher = Matcher(catalogue)
-    feed = scanner.feed
-    match = matcher.feed
+    feed_block = scanner.feed_block
+
+    def candidate(line: str) -> None:
+        matcher.feed(line, scanner)
+
     last_line = ""
-    for line in lines:
-        if feed(line):
-            match(line, scanner)
-        last_line = line
+    for block in blocks:
+        feed_block(block, candidate)
+        last_line = block[-1]
     _conditions(catalogue, scanner, matcher, last_line)
-    dialect = scanner.dialect.decide()
+    dialect = scanner.dialect_name()
     ranked = rank_diagnoses(matcher, dialect)
     return ExplainResult(
         source=source,

@@ -86,7 +86,7 @@ class DialectVotes:
             if marker in line:
                 self.votes[dialect] += 1
 
-    def decide(self) -> str:
+    def decide(self, extra_kernel_lines: int = 0) -> str:
         # bpftool's own "Error: " alone is weak evidence (other tools print it too): it only
         # names bpftool together with libbpf lines or the word bpftool.
         votes = dict(self.votes)
@@ -94,9 +94,9 @@ class DialectVotes:
             del votes["bpftool"]
         for dialect in _PRECEDENCE:
             if votes.get(dialect):
-                if dialect == "build" and self.kernel_lines:
+                if dialect == "build" and (self.kernel_lines or extra_kernel_lines):
                     continue
                 return dialect
-        if self.kernel_lines:
+        if self.kernel_lines or extra_kernel_lines:
             return "kernel"
         return "unknown"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bpfdoctor.logs.dialect import DialectVotes
@@ -93,7 +94,45 @@ class LogScanner:
         self._states: deque[tuple[int, str]] = deque(maxlen=STATES)
 
     def feed(self, line: str) -> bool:
+        """Take one line; True when it is a rule candidate."""
         self.lineno += 1
+        return self._classify(line)
+
+    def feed_block(self, lines: list[str], on_candidate: Callable[[str], None]) -> None:
+        """Take many lines; call ``on_candidate(line)`` for each candidate, with the scanner's
+        state as of that line. The two most frequent kinds of a level-2 log (``mark_precise``
+        traces and instruction lines) are handled inline: this loop is the hot path."""
+        lineno = self.lineno
+        window_append = self.window.append
+        states_append = self._states.append
+        classify = self._classify
+        for line in lines:
+            lineno += 1
+            first = line[:1]
+            if first == "m" and line.startswith("mark_precise"):
+                continue
+            if "0" <= first <= "9":
+                colon = line.find(": (")
+                if colon > 0 and line[:colon].isdigit():
+                    entry = (lineno, line)
+                    window_append(entry)
+                    self.insn_lines += 1
+                    self.last_insn_lineno = lineno
+                    self._insn = entry
+                    if ";" in line:
+                        self._state = entry
+                        states_append(entry)
+                    continue
+            self.lineno = lineno
+            if classify(line):
+                on_candidate(line)
+        self.lineno = lineno
+
+    def dialect_name(self) -> str:
+        """The dialect of everything fed so far (instruction lines count for ``kernel``)."""
+        return self.dialect.decide(extra_kernel_lines=self.insn_lines)
+
+    def _classify(self, line: str) -> bool:
         if line.startswith("mark_precise"):
             return False
         s = line.lstrip()
@@ -129,7 +168,6 @@ class LogScanner:
             if rest[:1] == "(":
                 self.window.append((self.lineno, line))
                 self.insn_lines += 1
-                self.dialect.kernel_lines += 1
                 self.last_insn_lineno = self.lineno
                 self._insn = (self.lineno, line)
                 if ";" in rest:
