@@ -1,0 +1,266 @@
+"""Pure parts of the probe layer: BTF scan, host-file parsers, state rules, report."""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+
+import pytest
+
+from bpfdoctor.btf import BtfBuilder, BtfLinkage
+from bpfdoctor.errors import BtfError
+from bpfdoctor.kernelprofile import (
+    BtfFacts,
+    Feature,
+    HostFacts,
+    KernelProfile,
+    ProbeMeta,
+    SecurityFacts,
+)
+from bpfdoctor.model import Category, FeatureState
+from bpfdoctor.probe import asm, btf_facts, host
+from bpfdoctor.probe.btf_scan import RawBtf
+from bpfdoctor.probe.features import ProbeContext, classify_failure, expand_groups
+from bpfdoctor.probe.kconfig import Kconfig, parse_kconfig
+from bpfdoctor.probe.live import LiveProber
+from bpfdoctor.probe.problems import find_problems
+from bpfdoctor.probe.render import render_text
+from bpfdoctor.probe.syscall import SyscallResult, errno_name
+
+S, U, D, N = (FeatureState.SUPPORTED, FeatureState.UNSUPPORTED, FeatureState.DENIED,
+              FeatureState.UNKNOWN)
+
+
+def kernel_like_btf() -> bytes:
+    b = BtfBuilder()
+    i = b.add_int("int", 4, signed=True)
+    b.add_enum("bpf_prog_type", [("BPF_PROG_TYPE_UNSPEC", 0), ("BPF_PROG_TYPE_SOCKET_FILTER", 1),
+                                 ("BPF_PROG_TYPE_XDP", 6), ("BPF_PROG_TYPE_LIRC_MODE2", 20),
+                                 ("__MAX_BPF_PROG_TYPE", 21)])
+    b.add_enum("bpf_func_id", [("BPF_FUNC_unspec", 0), ("BPF_FUNC_map_lookup_elem", 1),
+                               ("__BPF_FUNC_MAX_ID", 2)])
+    b.add_enum("bpf_map_type", [("BPF_MAP_TYPE_CGROUP_STORAGE_DEPRECATED", 19),
+                                ("BPF_MAP_TYPE_CGROUP_STORAGE", 19)])
+    b.add_enum64("big", [("BIG_ONE", 1 << 40)])
+    proto = b.add_func_proto(i, [("x", i)])
+    f1 = b.add_func("bpf_rcu_read_lock", proto, BtfLinkage.GLOBAL)
+    f2 = b.add_func("not_a_kfunc", proto, BtfLinkage.GLOBAL)
+    b.add_decl_tag("bpf_kfunc", f1, -1)
+    b.add_decl_tag("bpf_kfunc", f2, 0)  # tag on a parameter, not the function
+    b.add_struct("s", 4, [("a", i, 0)])
+    return b.encode()
+
+
+def test_raw_btf_enums_funcs_and_kfuncs() -> None:
+    raw = RawBtf(kernel_like_btf())
+    assert raw.enum_values("bpf_prog_type")["BPF_PROG_TYPE_XDP"] == 6
+    assert raw.enum_values("big") == {"BIG_ONE": 1 << 40}
+    assert raw.enum_values("missing") == {}
+    assert raw.kfuncs() == {"bpf_rcu_read_lock": raw.find("bpf_rcu_read_lock", 12)}
+    assert raw.find("not_a_kfunc", 12) is not None
+    assert raw.find("int", 12) is None  # right name, wrong kind
+    assert {"INT", "ENUM", "ENUM64", "FUNC", "FUNC_PROTO", "DECL_TAG", "STRUCT"} <= \
+        raw.kinds_present
+    assert raw.has_string("bpf_kfunc") and not raw.has_string("bpf_kfun")
+
+
+def test_btf_facts_names_follow_libbpf_and_skip_sentinels() -> None:
+    raw = RawBtf(kernel_like_btf())
+    assert btf_facts.prog_types(raw) == {"socket_filter": 1, "xdp": 6, "lirc_mode2": 20}
+    assert btf_facts.helpers(raw) == {"bpf_map_lookup_elem": 1}
+    assert btf_facts.map_types(raw) == {"cgroup_storage": 19}
+    kc = parse_kconfig("CONFIG_BPF=y\n# CONFIG_BPF_LIRC_MODE2 is not set\n")
+    facts = btf_facts.group_facts(raw, kc, "prog_types", "no CAP_BPF")
+    assert facts["xdp"].state is S and facts["xdp"].source == "btf"
+    assert "from BTF" in (facts["xdp"].reason or "") and "no CAP_BPF" in (facts["xdp"].reason
+                                                                          or "")
+    assert facts["lirc_mode2"].state is U and "CONFIG_BPF_LIRC_MODE2" in (
+        facts["lirc_mode2"].reason or "")
+    assert set(btf_facts.group_facts(raw, kc, "kfuncs", "")) == {"bpf_rcu_read_lock"}
+
+
+@pytest.mark.parametrize(("blob", "message"), [
+    (b"", "shorter than the header"),
+    (b"\x00\x00" + b"\x00" * 30, "bad magic"),
+    (struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, 1000, 0, 0), "run past the end"),
+])
+def test_raw_btf_rejects_malformed_headers(blob: bytes, message: str) -> None:
+    with pytest.raises(BtfError, match=message):
+        RawBtf(blob)
+
+
+def test_raw_btf_rejects_truncated_type() -> None:
+    b = BtfBuilder()
+    b.add_raw(4, "s", vlen=5, size_type=4)  # a struct claiming 5 members, none written
+    with pytest.raises(BtfError, match=r"type \[1\] truncated|type section ends"):
+        RawBtf(b.encode())
+
+
+def test_raw_btf_reads_big_endian() -> None:
+    b = BtfBuilder()
+    b.add_int("int", 4)
+    b.add_enum("e", [("A", 7)])
+    raw = RawBtf(b.encode("big"))
+    assert raw.enum_values("e") == {"A": 7}
+
+
+@pytest.mark.skipif(not os.path.exists("/sys/kernel/btf/vmlinux"), reason="no vmlinux BTF")
+def test_raw_btf_on_this_kernel_agrees_with_uapi_table() -> None:
+    from bpfdoctor.knowledge import uapi
+
+    with open("/sys/kernel/btf/vmlinux", "rb") as fh:
+        raw = RawBtf(fh.read())
+    assert btf_facts.prog_types(raw)["xdp"] == 6
+    ours = btf_facts.helpers(raw)
+    assert ours["bpf_map_lookup_elem"] == 1
+    assert set(uapi.helper_ids()) <= set(ours) | {"bpf_unspec"}
+
+
+MOUNTINFO = """\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+45 23 0:22 /fs/bpf /sys/fs/bpf rw,relatime - sysfs sysfs rw
+60 23 0:50 / /sys/fs/bpf rw,nosuid - bpf bpf rw,delegate_cmds=map_create:prog_load,delegate_maps=any
+61 23 0:51 / /sys/kernel/tracing rw - tracefs tracefs rw
+62 23 0:52 / /sys/kernel/debug rw - debugfs debugfs rw
+63 23 0:53 / /mnt/with\\040space rw - bpf none rw
+"""
+
+
+def test_mountinfo_finds_bpffs_delegation_and_tracefs() -> None:
+    mounts = host.parse_mountinfo(MOUNTINFO)
+    bpffs = [host.bpffs_mount(p, o) for p, t, o in mounts if t == "bpf"]
+    assert [m.path for m in bpffs] == ["/sys/fs/bpf", "/mnt/with space"]
+    assert bpffs[0].delegate_cmds == "map_create:prog_load"
+    assert bpffs[0].delegate_maps == "any"
+    assert bpffs[0].delegate_progs is None and bpffs[0].delegates
+    assert not bpffs[1].delegates
+    assert [p for p, t, _ in mounts if t == "tracefs"] == ["/sys/kernel/tracing"]
+
+
+def test_capabilities_by_name() -> None:
+    status = "Name:\tpython3\nCapEff:\t000001fffeffffff\n"
+    caps = host.parse_capabilities(status)
+    assert "CAP_BPF" in caps and "CAP_PERFMON" in caps and "CAP_SYS_ADMIN" in caps
+    assert "CAP_SYS_RESOURCE" not in caps  # bit 24 clear
+    assert host.parse_capabilities("CapEff:\t0000000000000000\n") == ()
+    assert host.parse_capabilities("no caps line") == ()
+
+
+def test_lockdown_and_cmdline_parsers() -> None:
+    assert host.parse_lockdown("none [integrity] confidentiality\n") == "integrity"
+    assert host.parse_lockdown("[none] integrity confidentiality") == "none"
+    assert host.lockdown_from_dmesg(
+        "[0.03] Kernel is locked down from Kernel configuration; see man kernel_lockdown.7"
+    ) == "integrity"
+    assert host.lockdown_from_dmesg("nothing here") is None
+    cmd = "BOOT_IMAGE=/vmlinuz root=/dev/sda lockdown=confidentiality bpf_jit_harden=2 -- x=1"
+    assert host.parse_cmdline(cmd) == {"lockdown": "confidentiality", "bpf_jit_harden": "2"}
+
+
+def test_memcg_accounting_version_gate() -> None:
+    assert host.memcg_accounting("5.11.0") and host.memcg_accounting("6.1.0-27-amd64")
+    assert not host.memcg_accounting("5.10.200")
+
+
+def _ctx(caps: tuple[str, ...], lockdown: str | None = None) -> ProbeContext:
+    return ProbeContext("6.18.0", Kconfig({"CONFIG_BPF_KPROBE_OVERRIDE": "n"}, "x"),
+                        SecurityFacts(lockdown, "test", ("lockdown", "bpf"), "test", caps),
+                        {"kernel.unprivileged_bpf_disabled": "2"})
+
+
+def test_denials_name_the_missing_capability_or_the_policy() -> None:
+    f = classify_failure(_ctx(()), errno.EPERM, "", "a socket filter")
+    assert f.state is D
+    assert "missing capability CAP_BPF" in (f.reason or "")
+    assert "unprivileged_bpf_disabled=2" in (f.reason or "")
+    f = classify_failure(_ctx(("CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN", "CAP_SYS_ADMIN"),
+                              "integrity"), errno.EPERM, "", "an lsm program")
+    assert f.state is D and "lockdown (integrity)" in (f.reason or "")
+    f = classify_failure(_ctx(("CAP_BPF",)), errno.EINVAL, "", "a lirc_mode2 program")
+    assert f.state is U and f.reason == "EINVAL"
+    f = classify_failure(_ctx(("CAP_BPF",)), errno.E2BIG, "", "x")
+    assert f.state is U
+
+
+def _res(err: int, log: str) -> SyscallResult:
+    return SyscallResult(None, err, log)
+
+
+@pytest.mark.parametrize(("log", "err", "state"), [
+    ("0: (85) call bpf_x#4\nprogram of this type cannot use helper bpf_x#4\nprocessed 1 insns",
+     errno.EINVAL, U),
+    ("0: (85) call bpf_x#4\nunknown func bpf_x#4\nprocessed 1 insns", errno.EINVAL, U),
+    ("0: (85) call unknown#999\ninvalid func unknown#999\nprocessed 1 insns", errno.EINVAL, U),
+    ("helper call is not allowed in probe\n", errno.EINVAL, U),
+    ("0: (85) call bpf_x#4\nR1 type=ctx expected=fp\nprocessed 1 insns", errno.EACCES, S),
+    ("cannot call GPL-restricted function from non-GPL compatible program\n", errno.EINVAL, S),
+    ("", errno.EPERM, D),
+])
+def test_helper_wordings(log: str, err: int, state: FeatureState) -> None:
+    prober = LiveProber(_ctx(("CAP_BPF", "CAP_PERFMON"), None))
+    assert prober.classify_helper("socket_filter", "bpf_x", _res(err, log)).state is state
+
+
+def test_lockdown_removed_helper_is_denied_only_where_lockdown_applies() -> None:
+    log = ("0: (85) call bpf_probe_write_user#36\nprogram of this type cannot use helper "
+           "bpf_probe_write_user#36\nprocessed 1 insns")
+    locked = LiveProber(_ctx(("CAP_BPF",), "integrity"))
+    f = locked.classify_helper("kprobe", "bpf_probe_write_user", _res(errno.EINVAL, log))
+    assert f.state is D and (f.reason or "").startswith("lockdown (integrity) removes")
+    f = locked.classify_helper("xdp", "bpf_probe_write_user", _res(errno.EINVAL, log))
+    assert f.state is U  # XDP never had it, lockdown or not
+    free = LiveProber(_ctx(("CAP_BPF",), "none"))
+    f = free.classify_helper("kprobe", "bpf_probe_write_user", _res(errno.EINVAL, log))
+    assert f.state is U
+    f = free.classify_helper("kprobe", "bpf_override_return",
+                             _res(errno.EINVAL, "unknown func bpf_override_return#58\n"))
+    assert f.state is U and f.reason == "CONFIG_BPF_KPROBE_OVERRIDE is not set"
+
+
+def test_expand_groups_adds_dependencies_in_order() -> None:
+    assert expand_groups(["helpers"]) == ["prog_types", "helpers"]
+    assert expand_groups(None)[0] == "prog_types"
+
+
+def test_errno_names() -> None:
+    assert errno_name(1) == "EPERM" and errno_name(524) == "ENOTSUPP"
+    assert errno_name(99999) == "E99999"
+
+
+def test_asm_encodings() -> None:
+    assert asm.exit_insn() == bytes([0x95, 0, 0, 0, 0, 0, 0, 0])
+    assert asm.mov64_imm(0, 1) == bytes([0xB7, 0, 0, 0, 1, 0, 0, 0])
+    assert asm.call_helper(1) == bytes([0x85, 0, 0, 0, 1, 0, 0, 0])
+    assert len(asm.ld_map_fd(1, 3)) == 16 and asm.ld_map_fd(1, 3)[1] == 0x11
+
+
+def _profile(**features: dict[str, Feature]) -> KernelProfile:
+    return KernelProfile(
+        "2026-12-03T00:00:00Z", HostFacts("6.1.0", arch="x86_64"),
+        SecurityFacts("integrity", "dmesg", ("lockdown",), "dmesg", ("CAP_BPF",),
+                      memcg_accounting=True),
+        btf=BtfFacts(vmlinux_present=False), features=features,
+        probe=ProbeMeta("0", tuple(features), True, 1.0))
+
+
+def test_problems_come_first_and_carry_categories() -> None:
+    p = _profile(
+        prog_types={"xdp": Feature(S), "lsm": Feature(D, "EPERM: lockdown", "live"),
+                    "lirc_mode2": Feature(U, "CONFIG_BPF_LIRC_MODE2 is not set")},
+        helpers={"bpf_probe_write_user": Feature(
+            S, by_prog_type={"kprobe": Feature(D, "lockdown (integrity) removes it")})},
+        tracing={"kprobe": Feature(U, "CONFIG_KPROBES is not set")},
+    )
+    problems = find_problems(p)
+    cats = [x.category for x in problems]
+    assert Category.VMLINUX_BTF_MISSING in cats
+    assert Category.HELPER_UNAVAILABLE in cats
+    assert Category.ATTACH_FAILED in cats
+    assert Category.PROG_TYPE_UNSUPPORTED in cats
+    assert [x.severity.value for x in problems] == sorted(
+        (x.severity.value for x in problems), key=["error", "warning", "info"].index)
+    text = render_text(p)
+    assert text.index("Problems") < text.index("Features:")
+    assert "lsm: denied — EPERM: lockdown" in text
+    assert "xdp" not in text.split("Features:")[1]  # supported items are not listed
