@@ -1,0 +1,186 @@
+"""The preflight matrix on the real fixture objects: fan-out, ignores, verdicts, renderers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bpfdoctor.config import Ignore, PreflightConfig
+from bpfdoctor.errors import InputError
+from bpfdoctor.model import Severity
+from bpfdoctor.preflight import (
+    Cell,
+    matrix_rows,
+    plan_tasks,
+    render_table,
+    resolve_target,
+    run_config,
+    run_matrix,
+    target_checks_available,
+)
+from bpfdoctor.report.check_json import preflight_document, render_check_json
+from bpfdoctor.report.github import escape_property, render_annotations, render_summary
+from bpfdoctor.targets import parse_target
+
+REPO = Path(__file__).resolve().parent.parent
+ELF = REPO / "fixtures" / "elf"
+GPL = ELF / "fail" / "gpl_helper_proprietary.bpf.o"
+LEGACY = ELF / "legacy_maps.bpf.o"
+XDP = ELF / "xdp_lb.bpf.o"
+PROFILE = REPO / "tests" / "data" / "debian-6.1.profile.json"
+
+TARGETS = (parse_target("none,name=inventory"), parse_target("kernel:5.10,name=lts"),
+           parse_target(f"profile:{PROFILE},name=debian"))
+
+
+def summary(cells: tuple[Cell, ...]) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    return [(c.object_path, c.target.name, c.status, tuple(f.rule for f in c.findings))
+            for c in cells]
+
+
+def test_plan_tasks_keeps_workers_busy() -> None:
+    targets = [parse_target(f"kernel:5.{i}") for i in range(20)]
+    tasks = plan_tasks(["a.o"], targets, jobs=2)
+    assert len(tasks) == 4
+    assert [t for task in tasks for t in task.targets] == targets
+    many = plan_tasks([f"{i}.o" for i in range(10)], targets, jobs=2)
+    assert len(many) == 10 and all(len(t.targets) == 20 for t in many)
+    assert plan_tasks([], targets, 2) == []
+
+
+def test_matrix_is_object_major_and_same_serial_or_parallel() -> None:
+    objects = [GPL, LEGACY, XDP]
+    serial = run_matrix(objects, TARGETS, jobs=1)
+    parallel = run_matrix(objects, TARGETS, jobs=2)
+    assert summary(serial.cells) == summary(parallel.cells)
+    assert parallel.jobs == 2 and serial.jobs == 1
+    assert [(c.object_path.rsplit("/", 1)[-1], c.target.name) for c in serial.cells] == [
+        (o.name, t.name) for o in objects for t in TARGETS]
+
+
+def test_verdicts_against_fail_on() -> None:
+    report = run_matrix([GPL, LEGACY, XDP], TARGETS, jobs=1)
+    for target in TARGETS:
+        # object-level facts hold on every target; target checks may add more findings
+        gpl = report.cell(report.objects[0], target.name)
+        assert gpl.status == "fail"
+        assert [f.program for f in gpl.findings if f.rule == "OB008"] == ["read_kernel_memory"]
+        legacy = report.cell(report.objects[1], target.name)
+        assert "OB002" in [f.rule for f in legacy.findings]
+    gpl = report.cell(report.objects[0], "inventory")
+    assert gpl.first_code == "OB008"
+    assert report.cell(report.objects[1], "inventory").status == "pass"  # a warning only
+    assert report.exit_code == 1 and report.verdict == "fail"
+    strict = run_matrix([LEGACY], TARGETS[:1], jobs=1, fail_on=Severity.WARNING)
+    assert strict.cells[0].status == "fail" and strict.exit_code == 1
+
+
+def test_inventory_only_is_marked_not_hidden() -> None:
+    report = run_matrix([XDP], TARGETS, jobs=1)
+    real = target_checks_available()
+    for cell in report.cells:
+        assert cell.inventory_only == (cell.target.kind != "none" and not real)
+    if not real:
+        assert "object-level checks only" in render_table(report)
+
+
+def test_ignores_suppress_with_reason() -> None:
+    ignores = (Ignore("OB008", "vendor blob, accepted", object="gpl_*.o"),
+               Ignore("OB002", "only on lts", target="lts"))
+    report = run_matrix([GPL, LEGACY], TARGETS, jobs=1, ignores=ignores,
+                        fail_on=Severity.WARNING)
+    for target in TARGETS:
+        gpl = report.cell(report.objects[0], target.name)
+        assert "OB008" not in [f.rule for f in gpl.findings]
+        assert [(s.finding.rule, s.reason) for s in gpl.suppressed] == [
+            ("OB008", "vendor blob, accepted")]
+    legacy_lts = report.cell(report.objects[1], "lts")
+    assert "OB002" not in [f.rule for f in legacy_lts.findings]
+    assert ("OB002", "only on lts") in [(s.finding.rule, s.reason) for s in legacy_lts.suppressed]
+    inventory = report.cell(report.objects[1], "inventory")
+    assert inventory.status == "fail" and inventory.first_code == "OB002"
+    assert not inventory.suppressed
+
+
+def test_unreadable_object_is_an_error_cell(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.bpf.o"
+    bad.write_bytes(b"\x7fELF" + b"\0" * 12)
+    report = run_matrix([bad, XDP], TARGETS[:2], jobs=2)
+    errors = [c for c in report.cells if c.status == "error"]
+    assert len(errors) == 2 and all(c.error and "broken.bpf.o" in c.error for c in errors)
+    assert report.exit_code == 2
+    assert all(c.status != "error" for c in report.cells if c.object_path.endswith("xdp_lb.bpf.o"))
+    assert "ERROR" in render_table(report)
+
+
+def test_no_objects_or_targets_is_input_error() -> None:
+    with pytest.raises(InputError, match="no objects"):
+        run_matrix([], TARGETS)
+    with pytest.raises(InputError, match="no targets"):
+        run_matrix([XDP], [])
+
+
+def test_resolve_target_anchors_and_checks_paths(tmp_path: Path) -> None:
+    (tmp_path / "p.json").write_text("{}")
+    spec = resolve_target(parse_target("profile:p.json"), tmp_path)
+    assert spec.value == str(tmp_path / "p.json")
+    with pytest.raises(InputError, match=r"target 'gone': gone.json does not exist"):
+        resolve_target(parse_target("profile:gone.json"), tmp_path)
+    assert resolve_target(parse_target("kernel:5.4"), tmp_path).value == "5.4"
+
+
+def test_run_config_applies_loader_to_targets_without_one(tmp_path: Path) -> None:
+    cfg = PreflightConfig("t", tmp_path, targets=(parse_target("none"),
+                                                  parse_target("none,name=b,loader=bcc")))
+    cfg = replace(cfg, loader=parse_target("none,loader=aya").loader or cfg.loader)
+    report = run_config(cfg, [XDP], jobs=1)
+    assert [str(t.loader) for t in report.targets] == ["aya", "bcc"]
+
+
+def test_table_rows_and_cells() -> None:
+    report = run_matrix([GPL, LEGACY], TARGETS[:2], jobs=1)
+    rows = matrix_rows(report)
+    assert rows[0] == ["object", "inventory", "lts"]
+    assert rows[1][1] == "FAIL OB008"
+    assert rows[2][1] == "pass (OB002)"
+    text = render_table(report)
+    assert text.splitlines()[0].split() == ["object", "inventory", "lts"]
+
+
+def test_json_documents() -> None:
+    report = run_matrix([GPL, LEGACY], TARGETS[:2], jobs=1,
+                        ignores=(Ignore("OB002", "known"),))
+    doc = json.loads(json.dumps(preflight_document(report)))
+    assert doc["schema"] == "bpfdoctor.preflight/1"
+    assert doc["verdict"] == "fail" and doc["exit_code"] == 1
+    assert len(doc["cells"]) == 4
+    cell = doc["cells"][0]
+    assert cell["check"]["schema"] == "bpfdoctor.check/1"
+    assert cell["check"]["target"]["name"] == "inventory"
+    assert cell["check"]["findings"][0]["rule"] == "OB008"
+    legacy = doc["cells"][2]
+    assert legacy["check"]["findings"] == []
+    assert legacy["suppressed"][0]["reason"] == "known"
+    one = json.loads(render_check_json(report.results[0]))
+    assert one["schema"] == "bpfdoctor.check/1"
+    many = json.loads(render_check_json(report.results))
+    assert isinstance(many, list) and len(many) == 4
+
+
+def test_github_annotations_and_summary() -> None:
+    report = run_matrix([GPL, LEGACY], TARGETS[:1], jobs=1)
+    lines = render_annotations(report).splitlines()
+    gpl = [ln for ln in lines if "OB008" in ln]
+    assert len(gpl) == 1 and gpl[0].startswith("::error file=")
+    assert "title=OB008 on inventory (read_kernel_memory)::" in gpl[0]
+    assert "%0AFix: " in gpl[0]
+    legacy = [ln for ln in lines if "OB002" in ln]
+    assert legacy[0].startswith("::warning file=")
+    assert escape_property("a:b,c%\n") == "a%3Ab%2Cc%25%0A"
+    md = render_summary(report)
+    assert md.startswith("## ❌ bpfdoctor preflight: fail")
+    assert "| object | inventory |" in md and "FAIL OB008" in md
+    assert "### Findings" in md
