@@ -258,7 +258,10 @@ class Btf:
         return self.start_str_off + len(self._strings)
 
     def string(self, off: int) -> str:
-        """``btf__str_by_offset``: the NUL-terminated string at ``off`` (base offsets delegate)."""
+        """``btf__str_by_offset``: the NUL-terminated string at ``off`` (base offsets delegate).
+
+        Bytes that are not UTF-8 decode as U+FFFD, so a corrupt name is printable but cannot be
+        looked up with ``find``."""
         cached = self._str_cache.get(off)
         if cached is not None:
             return cached
@@ -505,6 +508,8 @@ class Btf:
 
     def find(self, name: str, kind: BtfKind | None = None) -> list[int]:
         """Ids of all types called ``name`` (base first for split BTF), optionally of one kind."""
+        if "\0" in name:
+            return []
         ids = self._find_cache.get(name)
         if ids is None:
             ids = self._find_cache[name] = self._find_all(name)
@@ -525,6 +530,8 @@ class Btf:
 
     def find_prefixed(self, prefix: str) -> list[int]:
         """Ids of all types whose name starts with ``prefix`` (CO-RE flavors: ``foo___v2``)."""
+        if "\0" in prefix:
+            return []
         needle = prefix.encode("utf-8")
         found: list[int] = [] if self.base is None else self.base.find_prefixed(prefix)
         own: set[int] = set()

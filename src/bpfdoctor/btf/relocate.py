@@ -105,6 +105,21 @@ class _TooDeep(Exception):
     pass
 
 
+class _Budget:
+    """Caps the work of the recursive matchers: libbpf bounds depth (32) but not breadth, and
+    a crafted BTF could make type_matches exponential. Real kernels need a few hundred steps."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, steps: int = 200_000) -> None:
+        self.left = steps
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise BtfError("CO-RE: type comparison is too complex (more than 200000 steps)")
+
+
 # -- type compatibility ---------------------------------------------------------------------
 
 
@@ -133,11 +148,20 @@ def fields_are_compat(local: Btf, local_id: int, targ: Btf, targ_id: int) -> boo
     raise BtfError(f"type [{local_id}]: nesting too deep comparing with target [{targ_id}]")
 
 
-def types_are_compat(local: Btf, local_id: int, targ: Btf, targ_id: int, level: int = 32) -> bool:
+def types_are_compat(
+    local: Btf,
+    local_id: int,
+    targ: Btf,
+    targ_id: int,
+    level: int = 32,
+    budget: _Budget | None = None,
+) -> bool:
     """libbpf ``__bpf_core_types_are_compat()`` (TYPE_EXISTS, TYPE_SIZE, TYPE_ID_TARGET)."""
+    budget = budget or _Budget()
     if not _kind_core_compat(local.type(local_id), targ.type(targ_id)):
         return False
     for _ in range(_MAX_DEPTH):
+        budget.spend()
         lt = local.type(local.resolve(local_id))
         tt = targ.type(targ.resolve(targ_id))
         if not _kind_core_compat(lt, tt):
@@ -162,7 +186,7 @@ def types_are_compat(local: Btf, local_id: int, targ: Btf, targ_id: int, level: 
                 if level <= 0:
                     raise BtfError(f"type [{lt.id}]: function prototypes nest too deep")
                 if not types_are_compat(
-                    local, local.resolve(lp.type), targ, targ.resolve(tp.type), level - 1
+                    local, local.resolve(lp.type), targ, targ.resolve(tp.type), level - 1, budget
                 ):
                     return False
             assert lt.type is not None and tt.type is not None
@@ -173,12 +197,20 @@ def types_are_compat(local: Btf, local_id: int, targ: Btf, targ_id: int, level: 
 
 
 def types_match(
-    local: Btf, local_id: int, targ: Btf, targ_id: int, behind_ptr: bool = False, level: int = 32
+    local: Btf,
+    local_id: int,
+    targ: Btf,
+    targ_id: int,
+    behind_ptr: bool = False,
+    level: int = 32,
+    budget: _Budget | None = None,
 ) -> bool:
     """libbpf ``__bpf_core_types_match()`` (TYPE_MATCHES): stricter than compat."""
+    budget = budget or _Budget()
     if level <= 0:
         raise BtfError(f"type [{local_id}]: types nest too deep for type_matches")
     for _ in range(_MAX_DEPTH):
+        budget.spend()
         lt = local.type(local.resolve(local_id))
         tt = targ.type(targ.resolve(targ_id))
         if not _names_match(lt.name, tt.name):
@@ -197,7 +229,7 @@ def types_match(
                 if lk is tk:
                     return True
                 return tk is BtfKind.FWD and (lk is BtfKind.UNION) == tt.kflag
-            return lk is tk and _composites_match(local, lt, targ, tt, behind_ptr, level)
+            return lk is tk and _composites_match(local, lt, targ, tt, behind_ptr, level, budget)
         if lk is BtfKind.INT:
             assert lt.encoding is not None and tt.encoding is not None
             return lk is tk and lt.size == tt.size and lt.encoding.signed == tt.encoding.signed
@@ -220,7 +252,7 @@ def types_match(
             if lk is not tk or len(lt.params) != len(tt.params):
                 return False
             for lp, tp in zip(lt.params, tt.params, strict=True):
-                if not types_match(local, lp.type, targ, tp.type, behind_ptr, level - 1):
+                if not types_match(local, lp.type, targ, tp.type, behind_ptr, level - 1, budget):
                     return False
             assert lt.type is not None and tt.type is not None
             local_id, targ_id = lt.type, tt.type
@@ -237,7 +269,13 @@ def _enums_match(lt: BtfType, tt: BtfType) -> bool:
 
 
 def _composites_match(
-    local: Btf, lt: BtfType, targ: Btf, tt: BtfType, behind_ptr: bool, level: int
+    local: Btf,
+    lt: BtfType,
+    targ: Btf,
+    tt: BtfType,
+    behind_ptr: bool,
+    level: int,
+    budget: _Budget,
 ) -> bool:
     """libbpf ``bpf_core_composites_match()``: each local member has a matching target one."""
     if len(lt.members) > len(tt.members):
@@ -245,7 +283,7 @@ def _composites_match(
     for lm in lt.members:
         if not any(
             _names_match(lm.name, tm.name)
-            and types_match(local, lm.type, targ, tm.type, behind_ptr, level - 1)
+            and types_match(local, lm.type, targ, tm.type, behind_ptr, level - 1, budget)
             for tm in tt.members
         ):
             return False
@@ -256,7 +294,7 @@ def _composites_match(
 
 
 def _match_member(
-    local: Btf, acc: CoreAccessor, targ: Btf, targ_id: int, spec: _Builder
+    local: Btf, acc: CoreAccessor, targ: Btf, targ_id: int, spec: _Builder, budget: _Budget
 ) -> tuple[bool, int]:
     """libbpf ``bpf_core_match_member()``: find ``acc``'s field in ``targ_id``, descending into
     anonymous members; returns (found, type id of the found member)."""
@@ -266,12 +304,13 @@ def _match_member(
         return False, 0
     local_member = local.type(acc.type_id).members[acc.idx]
     for i, m in enumerate(tt.members):
+        budget.spend()
         if len(spec.raw) == BPF_CORE_SPEC_MAX_LEN:
             raise _TooDeep
         spec.bit_offset += m.bit_offset
         spec.raw.append(i)
         if not m.name:
-            found, next_id = _match_member(local, acc, targ, m.type, spec)
+            found, next_id = _match_member(local, acc, targ, m.type, spec, budget)
             if found:
                 return True, next_id
         elif m.name == local_member.name:
@@ -322,12 +361,13 @@ def spec_match(local: CoreSpec, targ: Btf, targ_id: int) -> tuple[CoreSpec | Non
         return None, f"{tt.describe()} has no enumerator {want}"
 
     spec = _Builder()
+    budget = _Budget()
     for i, lacc in enumerate(local.accessors):
         targ_id = targ.resolve(targ_id)
         tt = targ.type(targ_id)
         if lacc.name is not None:
             try:
-                found, targ_id = _match_member(local.btf, lacc, targ, targ_id, spec)
+                found, targ_id = _match_member(local.btf, lacc, targ, targ_id, spec, budget)
             except _TooDeep:
                 raise BtfError(
                     f"CO-RE: {tt.describe()} nests deeper than {BPF_CORE_SPEC_MAX_LEN} levels"
