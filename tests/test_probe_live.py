@@ -5,6 +5,7 @@ These need root and bpf() (marker ``kernel``); the comparisons with bpftool need
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -291,3 +292,29 @@ def test_setpriv_nobody_run_when_the_environment_is_reachable() -> None:
     doc = json.loads(out.stdout)
     assert doc["probe"]["live"] is False
     assert doc["host"]["euid"] == 65534
+
+
+@pytest.mark.kernel
+def test_map_update_freeze_and_info_wrappers() -> None:
+    res = sc.map_create(2, 4, 8, 1, name="bpfdoctor_t")
+    assert res.fd is not None, res.errno_name
+    with res.fd:
+        assert sc.map_update_elem(res.fd.fd, bytes(4), (7).to_bytes(8, "little")) == 0
+        assert sc.map_freeze(res.fd.fd) == 0
+        # frozen: user space may no longer write
+        assert sc.map_update_elem(res.fd.fd, bytes(4), bytes(8)) == errno.EPERM
+        info, err = sc.obj_get_info(res.fd.fd)
+        assert err == 0
+        # struct bpf_map_info: type, id, key_size, value_size, max_entries, map_flags, name[16]
+        assert int.from_bytes(info[0:4], "little") == 2
+        assert int.from_bytes(info[8:12], "little") == 4
+        assert int.from_bytes(info[12:16], "little") == 8
+        assert info[24:35] == b"bpfdoctor_t"
+
+
+@pytest.mark.kernel
+def test_program_features_include_freeze_and_jit(full_profile: kp.KernelProfile) -> None:
+    for name in ("bpf_to_bpf_calls", "global_data", "func_info", "map_freeze", "jit"):
+        f = full_profile.feature("program_features", name)
+        assert f is not None, name
+        assert f.state is S or f.reason, name

@@ -74,7 +74,8 @@ HELPER_GPL = "cannot call GPL-restricted function"
 ITEM_NAMES: dict[str, tuple[str, ...]] = {
     "isa": ("v1", "v2", "v3", "v4"),
     "verifier": ("bounded_loops", "large_insn_limit"),
-    "program_features": ("bpf_to_bpf_calls", "global_data", "sleepable", "func_info"),
+    "program_features": ("bpf_to_bpf_calls", "global_data", "sleepable", "func_info",
+                         "map_freeze", "jit"),
     "map_flags": tuple(f[len("BPF_F_"):].lower() for f in uapi.map_flags()),
     "btf_kinds": tuple(BLOBS),
     "token": ("token_create",),
@@ -472,6 +473,8 @@ class LiveProber:
                             else self._sleepable_fallback())
         progress(1)
         out["func_info"] = self._func_info()
+        out["map_freeze"] = self._map_freeze()
+        out["jit"] = self._jit()
         progress(1)
         return {n: with_min_kernel(f, "program_feature", n) for n, f in out.items()}
 
@@ -500,6 +503,40 @@ class LiveProber:
         res = sc.map_create(2, 4, 8, 1)
         with contextlib.closing(res):
             return classify_failure(self.ctx, res.errno, res.log, "an array map")
+
+    def _map_freeze(self) -> Feature:
+        """BPF_MAP_FREEZE (5.2): what libbpf uses to make .rodata read-only for the program."""
+        res = sc.map_create(self.map_type_ids.get("array", 2), 4, 8, 1)
+        with contextlib.closing(res):
+            if res.fd is None:
+                return classify_failure(self.ctx, res.errno, res.log, "an array map")
+            err = sc.map_update_elem(res.fd.fd, bytes(4), bytes(8))
+            if err:
+                return classify_failure(self.ctx, err, "", "a map update")
+            err = sc.map_freeze(res.fd.fd)
+            if err == 0:
+                return Feature(SUPPORTED, None, "live")
+            return classify_failure(self.ctx, err, "", "BPF_MAP_FREEZE")
+
+    def _jit(self) -> Feature:
+        """Whether programs are JIT-compiled (bpf_prog_info.jited_prog_len of a tiny program);
+        some features (bpf-to-bpf calls mixed with tail calls, kfuncs) need the JIT."""
+        prog = self._base_prog()
+        if prog is None:
+            return self._no_base("the JIT")
+        res = self._load(prog, asm.return_zero())
+        with contextlib.closing(res):
+            if res.fd is None:
+                return classify_failure(self.ctx, res.errno, res.log, "a program")
+            info, err = sc.obj_get_info(res.fd.fd)
+            if err or len(info) < 24:
+                return Feature(UNKNOWN, f"BPF_OBJ_GET_INFO_BY_FD: {sc.errno_name(err)}", "live")
+            jited = int.from_bytes(info[16:20], "little")
+            if jited:
+                return Feature(SUPPORTED, None, "live")
+            return Feature(UNSUPPORTED, "programs run in the interpreter "
+                                        "(net.core.bpf_jit_enable=0 or no JIT for this arch)",
+                           "live")
 
     def _func_info(self) -> Feature:
         btf = sc.btf_load(BLOBS["func"](), log_level=0)
