@@ -426,3 +426,17 @@ def test_vmlinux_big_endian_copy_decodes_the_same() -> None:
     for tid in range(1, little.type_count + 1, 97):
         assert big.type(tid) == little.type(tid)
     assert big.find("task_struct") == little.find("task_struct")
+
+
+def test_find_prefixed_finds_flavors_and_suffix_names() -> None:
+    b = BtfBuilder()
+    i = b.add_int("int", 4)
+    plain = b.add_struct("task", 4, [("x", i, 0)])
+    v2 = b.add_struct("task___v2", 4, [("x", i, 0)])
+    b.add_struct("other_task", 4, [("x", i, 0)])
+    tail = b.add_raw(wire.BTF_KIND_TYPEDEF, b.add_string("other_task") + 6, size_type=plain)
+    btf = b.build()
+    assert btf.find_prefixed("task") == [plain, v2, tail]
+    assert btf.find_prefixed("task___") == [v2]
+    assert btf.find_prefixed("nope") == [] and btf.find_prefixed("a\0b") == []
+    assert btf.find("int\0") == []

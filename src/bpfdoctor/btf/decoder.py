@@ -532,6 +532,13 @@ class Btf:
         """Ids of all types whose name starts with ``prefix`` (CO-RE flavors: ``foo___v2``)."""
         if "\0" in prefix:
             return []
+        key = "\0" + prefix  # shares find()'s cache; no real name starts with NUL
+        cached = self._find_cache.get(key)
+        if cached is None:
+            cached = self._find_cache[key] = self._find_prefixed(prefix)
+        return list(cached)
+
+    def _find_prefixed(self, prefix: str) -> list[int]:
         needle = prefix.encode("utf-8")
         found: list[int] = [] if self.base is None else self.base.find_prefixed(prefix)
         own: set[int] = set()
