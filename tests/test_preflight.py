@@ -184,3 +184,29 @@ def test_github_annotations_and_summary() -> None:
     assert md.startswith("## ❌ bpfdoctor preflight: fail")
     assert "| object | inventory |" in md and "FAIL OB008" in md
     assert "### Findings" in md
+
+
+def test_program_findings_are_anchored_at_their_c_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bpfdoctor.elf.object import BpfObject
+    from bpfdoctor.model import Category, CheckResult, Finding, Location, TargetInfo
+    from bpfdoctor.preflight import anchor_findings
+
+    monkeypatch.chdir(REPO)
+    obj = BpfObject.open("fixtures/elf/maps_btf.bpf.o")
+    prog = next(p for p in obj.entry_programs if p.name == "count_execs")
+    line = obj.btf_ext.line_for(prog.section, prog.start) if obj.btf_ext else None
+    assert line is not None
+    found = (
+        Finding("KC003", Category.HELPER_UNAVAILABLE, Severity.ERROR, "m", program="count_execs"),
+        Finding("OB002", Category.LOADER_UNSUPPORTED, Severity.WARNING, "object level"),
+        Finding("KC099", Category.KFUNC, Severity.ERROR, "already placed", program="count_execs",
+                location=Location("x.o", "s", None, "other.c", 7)),
+    )
+    result = CheckResult("fixtures/elf/maps_btf.bpf.o", {}, TargetInfo("none"), "fail", found)
+    anchored = anchor_findings(obj, result).findings
+    loc = anchored[0].location
+    assert loc is not None
+    assert (loc.source_file, loc.source_line) == ("fixtures/elf/maps_btf.bpf.c", line.line)
+    assert loc.section == "tp_btf/sched_process_exec"
+    assert anchored[1].location is None
+    assert anchored[2].location == found[2].location

@@ -20,12 +20,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from bpfdoctor.config import Ignore, PreflightConfig
 from bpfdoctor.errors import BpfDoctorError, InputError
-from bpfdoctor.model import CheckResult, Finding, Severity, TargetInfo
+from bpfdoctor.model import CheckResult, Finding, Location, Severity, TargetInfo
 from bpfdoctor.targets import DEFAULT_LOADER, LoaderSpec, TargetSpec
+
+if TYPE_CHECKING:
+    from bpfdoctor.elf.object import BpfObject
 
 CellStatus = Literal["pass", "fail", "error"]
 
@@ -184,6 +187,53 @@ def target_checks_available() -> bool:
     return callable(getattr(checks, "check_object", None))
 
 
+def _source_file(obj_path: str, file: str) -> str:
+    """Line info names the file as the compiler saw it (``././x.bpf.c``, relative to where clang
+    ran). When that file sits beside the object, point at it so annotations are clickable."""
+    normal = os.path.normpath(file)
+    if not os.path.isabs(normal):
+        beside = Path(obj_path).parent / normal
+        if beside.is_file():
+            return display_path(beside)
+    elif Path(normal).is_file():
+        return display_path(Path(normal))
+    return normal
+
+
+def anchor_findings(obj: BpfObject, result: CheckResult) -> CheckResult:
+    """Give program findings without a source line the C line of their instruction (when the
+    finding names one) or of the program's first instruction, from .BTF.ext line info, so
+    SARIF and annotations can point at the C source instead of the object file."""
+    ext = obj.btf_ext
+    if ext is None:
+        return result
+    programs = {p.name: p for p in obj.entry_programs}
+    changed = False
+    findings: list[Finding] = []
+    for f in result.findings:
+        loc = f.location
+        prog = programs.get(f.program or "")
+        if prog is None or (loc is not None and loc.source_line):
+            findings.append(f)
+            continue
+        insn = loc.insn if loc is not None and loc.insn is not None else prog.start
+        line = ext.line_for(prog.section, insn)
+        if line is None or line.line <= 0:
+            findings.append(f)
+            continue
+        findings.append(replace(f, location=Location(
+            object_path=loc.object_path if loc is not None else result.object_path,
+            section=prog.section,
+            insn=loc.insn if loc is not None else None,
+            source_file=_source_file(result.object_path, line.file),
+            source_line=line.line,
+            source_column=line.column or None,
+            source_text=line.text.strip() or None,
+        )))
+        changed = True
+    return replace(result, findings=tuple(findings)) if changed else result
+
+
 def _run_task(task: _Task) -> list[_Outcome]:
     """Worker: read one object once, check it against a slice of targets (top level: pickles)."""
     from bpfdoctor.check import run_check
@@ -207,6 +257,7 @@ def _run_task(task: _Task) -> list[_Outcome]:
             out.append(_Outcome(task.object_path, target, None, str(exc),
                                 open_cost + time.perf_counter() - start, False))
             continue
+        result = anchor_findings(obj, result)
         out.append(_Outcome(task.object_path, target, result, None,
                             open_cost + time.perf_counter() - start, inventory_only))
     return out
