@@ -101,6 +101,9 @@ def test_manifest_names_existing_files_and_valid_values(obj: dict[str, Any]) -> 
             assert (REPO / live["log"]).is_file()
             if "expected_message" in obj:
                 assert obj["expected_message"] in (REPO / live["log"]).read_text()
+    if live is not None and "tc_log" in live:
+        assert live["tc_result"] in {"ok", "failed"}
+        assert (REPO / live["tc_log"]).is_file()
     if obj["kind"] == "fail":
         assert live is not None and live["result"] != "ok"
     if live is not None and live["result"] != "ok":
