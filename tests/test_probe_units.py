@@ -264,3 +264,24 @@ def test_problems_come_first_and_carry_categories() -> None:
     assert text.index("Problems") < text.index("Features:")
     assert "lsm: denied — EPERM: lockdown" in text
     assert "xdp" not in text.split("Features:")[1]  # supported items are not listed
+
+
+def test_capture_without_btf_or_bpf_lists_items_as_denied(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container without /sys/kernel/btf and without CAP_BPF: nothing is silently empty."""
+    from bpfdoctor.probe import capture as cap
+
+    monkeypatch.setattr(cap.host, "btf_facts", lambda release: (BtfFacts(), None))
+    monkeypatch.setattr(cap, "live_access", lambda ctx: Feature(
+        D, "EPERM loading a socket filter: missing capability CAP_BPF", "live"))
+    p = cap.capture(["prog_types", "helpers", "isa", "kfuncs"])
+    assert p.probe.live is False
+    assert p.state("prog_types", "xdp") is D
+    assert "no vmlinux BTF" in (p.feature("prog_types", "xdp").reason or "")  # type: ignore[union-attr]
+    assert p.state("helpers", "bpf_map_lookup_elem") is D
+    assert p.state("isa", "v4") is D
+    assert p.features["kfuncs"] == {}
+    problems = find_problems(p)
+    assert problems[0].category is Category.PERMISSION or \
+        problems[0].category is Category.VMLINUX_BTF_MISSING
+    assert any(x.category is Category.VMLINUX_BTF_MISSING for x in problems)
