@@ -49,6 +49,8 @@ class Target:
       System.map text symbols), ``None`` when unknown.
     - ``tracepoints``: ``category/name`` entries, ``None`` when unknown.
     - ``pinned_maps``: maps under mounted bpffs (live only), ``None`` when not looked at.
+    - ``kconfig_complete``: the profile's kconfig is the kernel's whole config, so an option
+      missing from it is really unset (saved profiles keep only BPF-relevant options).
     """
 
     info: TargetInfo
@@ -61,4 +63,5 @@ class Target:
     tracepoints: frozenset[str] | None = None
     pinned_maps: tuple[PinnedMap, ...] | None = None
     loader: LoaderSpec = field(default=DEFAULT_LOADER)
+    kconfig_complete: bool = False  # profile.kconfig holds the whole config, not a BPF subset
     notes: tuple[str, ...] = ()

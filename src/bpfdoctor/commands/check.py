@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,9 @@ from bpfdoctor.commands.common import (
     write_output,
 )
 from bpfdoctor.errors import InputError
+
+if TYPE_CHECKING:
+    from bpfdoctor.targets import TargetSpec
 
 FORMATS = ("text", "json")
 
@@ -33,14 +36,46 @@ def check(
         str,
         typer.Option("--fail-on", help="Exit 1 when a finding is at or above: error, warning, info."),
     ] = "error",
+    live: Annotated[
+        bool, typer.Option("--live", help="Check against this machine's kernel.")
+    ] = False,
+    profile: Annotated[
+        list[Path] | None,
+        typer.Option("--profile", help="Check against a profile saved by `bpfdoctor probe --save`."),
+    ] = None,
+    kernel_btf: Annotated[
+        Path | None,
+        typer.Option("--kernel-btf", help="Check against a kernel's BTF (raw, or ELF with .BTF)."),
+    ] = None,
+    kconfig: Annotated[
+        Path | None, typer.Option("--kconfig", help="The target kernel's .config (with --kernel-btf).")
+    ] = None,
+    kernel_version: Annotated[
+        str | None,
+        typer.Option("--kernel-version", help="Target kernel version X.Y[.Z] (alone: the "
+                     "version table; with --kernel-btf: refines it)."),
+    ] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", "-t", help="Target spec: live, profile:F, btf:F, kernel:X.Y "
+                     "(repeatable)."),
+    ] = None,
+    loader: Annotated[
+        str | None,
+        typer.Option("--loader", help="What will load the object: libbpf[=1.1], iproute2, "
+                     "iproute2-legacy, cilium-ebpf, bcc, aya, bpftool."),
+    ] = None,
 ) -> None:
-    """Inventory BPF objects: programs, maps, BTF, CO-RE, ISA level and what they require."""
+    """Inventory BPF objects and check them against target kernels: will they load, and why not."""
     from bpfdoctor.check import run_check
 
     if fmt not in FORMATS:
         raise InputError(f"--format: unknown format {fmt!r} (use {' or '.join(FORMATS)})")
     threshold = parse_severity(fail_on)
-    results = [run_check(path) for path in objects]
+    specs = target_specs(live, profile or [], kernel_btf, kconfig, kernel_version,
+                         target or [], loader)
+    chosen: list[TargetSpec | None] = list(specs) if specs else [None]
+    results = [run_check(path, spec) for path in objects for spec in chosen]
     if fmt == "json":
         docs = [r.to_json() for r in results]
         text = dump_json(docs[0] if len(docs) == 1 else docs)
@@ -54,6 +89,37 @@ def check(
     write_output(text, output)
     severities = [f.severity for r in results for f in r.findings]
     raise typer.Exit(exit_code_for(severities, threshold))
+
+
+def target_specs(
+    live: bool, profiles: list[Path], kernel_btf: Path | None, kconfig: Path | None,
+    kernel_version: str | None, targets: list[str], loader: str | None,
+) -> list[TargetSpec]:
+    """The targets named by the check options, each carrying the --loader choice."""
+    from dataclasses import replace
+
+    from bpfdoctor.targets import parse_loader, parse_target
+
+    texts: list[str] = list(targets)
+    if live:
+        texts.append("live")
+    texts.extend(f"profile:{p}" for p in profiles)
+    if kernel_btf is not None:
+        opts = "".join([f",kconfig={kconfig}" if kconfig else "",
+                        f",kernel={kernel_version}" if kernel_version else ""])
+        texts.append(f"btf:{kernel_btf}{opts}")
+    elif kconfig is not None:
+        raise InputError("--kconfig goes with --kernel-btf")
+    elif kernel_version is not None:
+        texts.append(f"kernel:{kernel_version}")
+    specs = [parse_target(t) for t in texts]
+    if loader is not None:
+        spec_loader = parse_loader(loader)
+        specs = [s if s.loader is not None else replace(s, loader=spec_loader) for s in specs]
+        if not specs:
+            raise InputError("--loader needs a target (--live, --profile, --kernel-btf, "
+                             "--kernel-version or --target)")
+    return specs
 
 
 def register(app: typer.Typer) -> None:

@@ -102,7 +102,7 @@ def _tracepoints() -> frozenset[str] | None:
             cats = [c for c in events.iterdir() if c.is_dir()]
         except OSError:
             continue
-        out = set()
+        out: set[str] = set()
         for cat in cats:
             try:
                 out.update(f"{cat.name}/{e.name}" for e in cat.iterdir() if e.is_dir())
