@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -440,3 +443,65 @@ def test_find_prefixed_finds_flavors_and_suffix_names() -> None:
     assert btf.find_prefixed("task___") == [v2]
     assert btf.find_prefixed("nope") == [] and btf.find_prefixed("a\0b") == []
     assert btf.find("int\0") == []
+
+
+MODULE_C = """
+struct list_head { struct list_head *next, *prev; };
+struct my_mod_state { int refs; struct list_head link; unsigned long flags; char name[32]; };
+enum my_mod_mode { MOD_OFF, MOD_ON = 5 };
+struct my_mod_state g_state;
+enum my_mod_mode g_mode;
+int my_mod_fn(struct my_mod_state *s, enum my_mod_mode m) { return s->refs + m; }
+"""
+
+
+@pytest.mark.bpftool
+@pytest.mark.skipif(
+    not VMLINUX.exists() or shutil.which("pahole") is None or shutil.which("gcc") is None,
+    reason="needs /sys/kernel/btf/vmlinux, pahole and gcc",
+)
+def test_pahole_split_btf_matches_bpftool(tmp_path: Path) -> None:
+    """Split BTF as kernel modules carry it: pahole encodes a DWARF object against vmlinux."""
+    src = tmp_path / "mod.c"
+    src.write_text(MODULE_C)
+    subprocess.run(["gcc", "-g", "-c", str(src), "-o", str(tmp_path / "mod.o")], check=True)
+    subprocess.run(
+        [
+            "pahole",
+            f"--btf_encode_detached={tmp_path / 'mod.btf'}",
+            f"--btf_base={VMLINUX}",
+            str(tmp_path / "mod.o"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    base = Btf.from_bytes(VMLINUX.read_bytes(), source="vmlinux")
+    split = Btf.from_bytes((tmp_path / "mod.btf").read_bytes(), base=base, source="mod")
+    split.validate()
+    out = subprocess.run(
+        [
+            "bpftool",
+            "-j",
+            "-B",
+            str(VMLINUX),
+            "btf",
+            "dump",
+            "file",
+            str(tmp_path / "mod.btf"),
+            "format",
+            "raw",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    reference = json.loads(out)["types"]
+    assert [t["id"] for t in reference] == list(split.ids())
+    for ref in reference:
+        t = split.type(ref["id"])
+        assert (t.kind.name, t.name or "(anon)") == (ref["kind"], ref["name"])
+    state = split.find("my_mod_state", BtfKind.STRUCT)
+    assert state == [base.type_count + 1]
+    link = split.type(state[0]).members[1]
+    assert split.type(link.type).name == "list_head" and link.type < split.start_id
+    assert split.find("list_head", BtfKind.STRUCT) == base.find("list_head", BtfKind.STRUCT)
