@@ -505,3 +505,30 @@ def test_pahole_split_btf_matches_bpftool(tmp_path: Path) -> None:
     link = split.type(state[0]).members[1]
     assert split.type(link.type).name == "list_head" and link.type < split.start_id
     assert split.find("list_head", BtfKind.STRUCT) == base.find("list_head", BtfKind.STRUCT)
+
+
+def test_c_type_spelling() -> None:
+    from bpfdoctor.btf import c_type
+
+    b = BtfBuilder()
+    ch = b.add_int("char", 1, char=True)
+    cch = b.add_const(ch)
+    p = b.add_ptr(cch)
+    cp = b.add_const(p)
+    u32 = b.add_typedef("__u32", b.add_int("unsigned int", 4))
+    arr = b.add_array(u32, u32, 4)
+    fwd = b.add_fwd("sock")
+    proto = b.add_func_proto(u32, [("s", b.add_ptr(fwd)), ("", 0)])
+    fn = b.add_func("f", proto)
+    fptr = b.add_ptr(proto)
+    loop = b.add_typedef("loop", b.next_id)  # typedef pointing at itself
+    self_ptr = b.add_ptr(b.next_id)  # pointer to itself: must end, not recurse forever
+    btf = b.build()
+    assert c_type(btf, p) == "const char *"
+    assert c_type(btf, cp) == "const char * const"
+    assert c_type(btf, arr) == "__u32[4]"
+    assert c_type(btf, fn) == "__u32 f(struct sock *, ...)"
+    assert c_type(btf, fptr) == "__u32 (*)(struct sock *, ...)"
+    assert c_type(btf, 0) == "void"
+    assert c_type(btf, loop) == "loop"
+    assert c_type(btf, self_ptr).startswith("...")

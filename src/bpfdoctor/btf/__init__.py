@@ -5,6 +5,7 @@ Pure: bytes in, model out. Nothing here reads the host; callers pass the bytes o
 """
 
 from bpfdoctor.btf.builder import BtfBuilder
+from bpfdoctor.btf.cdecl import c_type
 from bpfdoctor.btf.core import CoreAccessor, CoreRelo, CoreReloKind, CoreSpec, describe
 from bpfdoctor.btf.decoder import Btf
 from bpfdoctor.btf.ext import BtfExt, FuncInfo, LineInfo
@@ -44,6 +45,7 @@ __all__ = [
     "FuncInfo",
     "LineInfo",
     "SanitizedBtf",
+    "c_type",
     "calc_relo",
     "calc_relos",
     "describe",
