@@ -125,6 +125,12 @@ def _fallback_group(ctx: ProbeContext, group: str, gate: Feature) -> dict[str, F
     why = f"live probe not possible: {gate.reason}"
     if ctx.btf is not None and group in btf_facts.BTF_GROUPS:
         return btf_facts.group_facts(ctx.btf, ctx.kconfig, group, why)
+    if group == "map_flags" and ctx.btf is not None:
+        return {name: (Feature(FeatureState.SUPPORTED, f"from BTF: BPF_F_{name.upper()} is "
+                                                       f"defined; {why}", "btf")
+                       if ctx.btf.has_string(f"BPF_F_{name.upper()}")
+                       else Feature(FeatureState.DENIED, why, "live"))
+                for name in ITEM_NAMES["map_flags"]}
     if group == "token":
         return {"token_create": Feature(gate.state if gate.state is not FeatureState.SUPPORTED
                                         else FeatureState.UNKNOWN, why, "live")}

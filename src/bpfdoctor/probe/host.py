@@ -200,7 +200,7 @@ def lsms(kconfig: Kconfig) -> tuple[tuple[str, ...], str]:
             return tuple(m.group(1).split(",")), "dmesg"
     value = kconfig.get("CONFIG_LSM")
     if value:
-        return tuple(value.split(",")), "kconfig (configured order, not necessarily active)"
+        return tuple(value.split(",")), "kconfig"
     return (), "unknown"
 
 

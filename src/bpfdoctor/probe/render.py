@@ -30,7 +30,8 @@ def render_text(p: KernelProfile, *, verbose: bool = False) -> str:
         f"Kernel {h.kernel_release} ({h.arch}){' on ' + h.distro if h.distro else ''}",
         f"  live probes: {'yes' if p.probe.live else 'no (facts from BTF and /proc)'}"
         f"   lockdown: {s.lockdown or 'unknown'} (from {s.lockdown_source})"
-        f"   LSMs: {', '.join(s.lsms) or 'unknown'}",
+        f"   LSMs: {', '.join(s.lsms) or 'unknown'}"
+        f"{'' if s.lsms_source in ('securityfs', 'dmesg') else ' (CONFIG_LSM; active list unreadable)'}",
         f"  capabilities: {', '.join(c for c in ('CAP_BPF', 'CAP_PERFMON', 'CAP_NET_ADMIN', 'CAP_SYS_ADMIN') if c in s.capabilities) or 'none of CAP_BPF/PERFMON/NET_ADMIN/SYS_ADMIN'}"
         f"   memlock: {_bytes(s.memlock_soft)}"
         f"{' (not used: memcg accounting)' if s.memcg_accounting else ''}",
@@ -56,6 +57,12 @@ def render_text(p: KernelProfile, *, verbose: bool = False) -> str:
         summary = ", ".join(f"{counts[st.value]} {st.value}" for st in FeatureState
                             if counts[st.value])
         lines.append(f"  {group}: {summary or 'nothing probed'}")
+        shown = [(n, f) for n, f in items.items() if f.state is not FeatureState.SUPPORTED]
+        answers = {(f.state, f.reason) for _, f in shown}
+        if len(shown) >= 2 and len(answers) == 1 and len(shown) == len(items):
+            state, reason = answers.pop()
+            lines.append(f"      all {len(shown)}: {state.value} — {reason}")
+            continue
         for name, f in items.items():
             if f.state is FeatureState.SUPPORTED and not (verbose and f.reason):
                 continue
