@@ -532,3 +532,18 @@ def test_c_type_spelling() -> None:
     assert c_type(btf, 0) == "void"
     assert c_type(btf, loop) == "loop"
     assert c_type(btf, self_ptr).startswith("...")
+
+
+def test_c_type_every_kind() -> None:
+    from bpfdoctor.btf import c_type
+
+    b = BtfBuilder()
+    ids = every_kind(b)
+    btf = b.build()
+    spelled = {name: c_type(btf, tid) for name, tid in ids.items()}
+    assert spelled["datasec"] == "datasec .data"
+    assert spelled["var"] == "int counter"
+    assert spelled["decl_tag"].endswith('__attribute__((btf_decl_tag("kfunc")))')
+    assert spelled["type_tag"] == 'int __attribute__((btf_type_tag("user")))'
+    assert spelled["restrict"] == "int * restrict"
+    assert spelled["enum64"] == "enum wide" and spelled["fwd_union"] == "union later_u"

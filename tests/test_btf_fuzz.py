@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bpfdoctor.btf import Btf, BtfBuilder, BtfExt, describe
+from bpfdoctor.btf import Btf, BtfBuilder, BtfExt, c_type, describe
 from bpfdoctor.errors import BtfError
 from test_btf_decoder import every_kind
 from test_btf_support import VMLINUX, build_kinds_objects, section
@@ -84,6 +84,7 @@ def exercise(btf: Btf, limit: int = 2000, finds: int = 25) -> None:
         t = btf.type(tid)
         btf.resolve(tid)
         btf.size_of(tid)
+        assert c_type(btf, tid)
         # Each find scans the string section: keep the count small. Names that were not valid
         # UTF-8 decode with U+FFFD and cannot be looked up by their decoded text.
         if t.name and finds > 0 and "\ufffd" not in t.name:

@@ -30,7 +30,8 @@ def _spell(btf: Btf, tid: int, depth: int) -> str:
         return f"{word} {t.name or '(anon)'}"
     if k is BtfKind.FWD:
         return f"{'union' if t.kflag else 'struct'} {t.name}"
-    assert k is BtfKind.ARRAY or t.type is not None
+    if k is BtfKind.DATASEC:
+        return f"datasec {t.name}"
     if k is BtfKind.PTR:
         assert t.type is not None
         target = btf.type(t.type)
@@ -57,7 +58,7 @@ def _spell(btf: Btf, tid: int, depth: int) -> str:
         return f"{_spell(btf, t.type, depth + 1)} {t.name}"
     if k is BtfKind.DECL_TAG:
         return f'{_spell(btf, t.type, depth + 1)} __attribute__((btf_decl_tag("{t.name}")))'
-    return f"{k.label} {t.name}"  # DATASEC
+    return f"{k.label} {t.name}"  # unreachable: every kind is handled above
 
 
 def _proto(btf: Btf, proto_id: int, depth: int, name: str) -> str:
