@@ -24,7 +24,7 @@ def _spell(btf: Btf, tid: int, depth: int) -> str:
     if k is BtfKind.UNKN:
         return "void"
     if k in (BtfKind.INT, BtfKind.FLOAT, BtfKind.TYPEDEF):
-        return t.name
+        return t.name or f"{k.label} (anon)"  # only corrupt BTF has nameless ones
     if k in (BtfKind.STRUCT, BtfKind.UNION, BtfKind.ENUM, BtfKind.ENUM64):
         word = "enum" if t.is_enum else k.label
         return f"{word} {t.name or '(anon)'}"
