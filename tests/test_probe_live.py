@@ -318,3 +318,17 @@ def test_program_features_include_freeze_and_jit(full_profile: kp.KernelProfile)
         f = full_profile.feature("program_features", name)
         assert f is not None, name
         assert f.state is S or f.reason, name
+
+
+@pytest.mark.kernel
+def test_lockdown_from_behaviour_agrees_with_the_host(full_profile: kp.KernelProfile) -> None:
+    from bpfdoctor.probe.live import lockdown_from_behaviour
+
+    seen = lockdown_from_behaviour()
+    if full_profile.state("prog_types", "kprobe") is not S:
+        assert seen is None
+        return
+    if full_profile.security.lockdown_source in ("securityfs", "dmesg", "cmdline"):
+        assert seen == full_profile.security.lockdown
+    else:
+        assert seen in ("none", "integrity", "confidentiality")

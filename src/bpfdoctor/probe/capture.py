@@ -10,6 +10,7 @@ unprivileged run still yields a useful, honest profile.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from bpfdoctor.probe import asm, btf_facts, host
 from bpfdoctor.probe import syscall as sc
 from bpfdoctor.probe.features import GROUPS, ProbeContext, classify_failure, expand_groups
 from bpfdoctor.probe.kconfig import read_host_kconfig
-from bpfdoctor.probe.live import ITEM_NAMES, LiveProber
+from bpfdoctor.probe.live import ITEM_NAMES, LiveProber, lockdown_from_behaviour
 
 # progress(done_units, total_units, label)
 ProgressFn = Callable[[int, int, str], None]
@@ -65,6 +66,11 @@ def capture(only: list[str] | None = None, progress: ProgressFn = _noop,
     gate = (Feature(FeatureState.UNKNOWN, "live probes skipped (--btf-only)", "live")
             if btf_only else live_access(ctx))
     live = gate.state is FeatureState.SUPPORTED
+    if live and security.lockdown is None:
+        mode = lockdown_from_behaviour()
+        if mode is not None:
+            security = dataclasses.replace(security, lockdown=mode, lockdown_source="behaviour")
+            ctx = dataclasses.replace(ctx, security=security)
     total = sum(GROUPS[g].weight for g in groups) if live else len(groups)
     done = 0
 

@@ -641,6 +641,32 @@ class LiveProber:
         return classify_failure(self.ctx, err, "", "a BPF token")
 
 
+def lockdown_from_behaviour(kprobe_type: int = 2) -> str | None:
+    """Lockdown level as the verifier shows it, for when securityfs and dmesg are closed:
+    kprobe programs always have bpf_probe_write_user and bpf_probe_read_kernel unless lockdown
+    (integrity, resp. confidentiality) removed them. None when kprobe programs do not load."""
+    def refused(helper_id: int) -> bool | None:
+        res = sc.prog_load(kprobe_type, asm.call_helper(helper_id) + asm.return_zero(),
+                           log_size=4096)
+        with contextlib.closing(res):
+            if res.ok:
+                return False
+            if not _verifier_ran(res.log):
+                return None
+            return any(w in res.log for w in HELPER_UNAVAILABLE)
+    base = sc.prog_load(kprobe_type, asm.return_zero(), log_level=0)
+    with contextlib.closing(base):
+        if not base.ok:
+            return None
+    read_kernel = refused(113)  # bpf_probe_read_kernel
+    write_user = refused(36)  # bpf_probe_write_user
+    if read_kernel is None or write_user is None:
+        return None
+    if read_kernel:
+        return "confidentiality"
+    return "integrity" if write_user else "none"
+
+
 def _helper_line(log: str) -> str:
     for line in log.splitlines():
         if any(w in line for w in HELPER_UNAVAILABLE):

@@ -284,7 +284,9 @@ def prog_load(
         if err == _errno.ENOSPC and size:
             if size >= log_cap:
                 return SyscallResult(None, err, log, True)
-            size = min(size * 4, log_cap)
+            # 6.4+ reports the size it needed (log_true_size); older kernels: grow 4x
+            (true_size,) = struct.unpack_from("<I", attr, 140)
+            size = min(max(size * 4, true_size + 1), log_cap)
             continue
         return SyscallResult(None, err, log, False)
 
