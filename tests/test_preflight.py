@@ -41,13 +41,16 @@ def summary(cells: tuple[Cell, ...]) -> list[tuple[str, str, str, tuple[str, ...
             for c in cells]
 
 
-def test_plan_tasks_keeps_workers_busy() -> None:
+def test_plan_tasks_is_target_major_and_keeps_workers_busy() -> None:
     targets = [parse_target(f"kernel:5.{i}") for i in range(20)]
-    tasks = plan_tasks(["a.o"], targets, jobs=2)
-    assert len(tasks) == 4
-    assert [t for task in tasks for t in task.targets] == targets
-    many = plan_tasks([f"{i}.o" for i in range(10)], targets, jobs=2)
-    assert len(many) == 10 and all(len(t.targets) == 20 for t in many)
+    objects = [f"{i}.o" for i in range(10)]
+    tasks = plan_tasks(objects, targets, jobs=2)
+    assert len(tasks) == 20 and all(t.objects == tuple(objects) for t in tasks)
+    assert [t.target for t in tasks] == targets
+    few = plan_tasks(objects, targets[:1], jobs=2)
+    assert len(few) == 4
+    assert [o for t in few for o in t.objects] == objects
+    assert plan_tasks(["a.o"], targets[:1], jobs=2) == [type(few[0])(targets[0], ("a.o",))]
     assert plan_tasks([], targets, 2) == []
 
 

@@ -6,13 +6,14 @@ call from :mod:`bpfdoctor.check`; this module adds only what a matrix needs: fan
 processes, suppression of ignored rules (kept, with their reason, so reports can show them),
 a per-cell verdict against ``--fail-on``, and the compact table.
 
-Work is split by object so that a worker reads each object once and checks it against a
-slice of the targets; ``CheckResult`` is a frozen dataclass, so results cross the process
+Work is split by target (resolving a target is the expensive part) and each worker reads an
+object once and reuses it across targets; ``CheckResult`` is a frozen dataclass, so results cross the process
 boundary by pickling.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -156,8 +157,10 @@ def render_table(report: PreflightReport) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Task:
-    object_path: str
-    targets: tuple[TargetSpec, ...]
+    """One target against a slice of the objects."""
+
+    target: TargetSpec
+    objects: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,48 +237,67 @@ def anchor_findings(obj: BpfObject, result: CheckResult) -> CheckResult:
     return replace(result, findings=tuple(findings)) if changed else result
 
 
-def _run_task(task: _Task) -> list[_Outcome]:
-    """Worker: read one object once, check it against a slice of targets (top level: pickles)."""
-    from bpfdoctor.check import run_check
+def _open_object(path: str) -> BpfObject:
+    """Objects are read once per worker process and reused for every target (their decoded
+    instructions, BTF and relocations are cached properties); a file changed on disk since
+    is read again."""
     from bpfdoctor.elf.object import BpfObject
 
-    started = time.perf_counter()
     try:
-        obj = BpfObject.open(task.object_path)
-    except BpfDoctorError as exc:
-        per = (time.perf_counter() - started) / len(task.targets)
-        return [_Outcome(task.object_path, t, None, str(exc), per, False) for t in task.targets]
-    open_cost = (time.perf_counter() - started) / len(task.targets)
+        st = os.stat(path)
+    except OSError:
+        return BpfObject.open(path)  # raises the reader's own one-line error
+    return _open_cached(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _open_cached(path: str, mtime_ns: int, size: int) -> BpfObject:
+    from bpfdoctor.elf.object import BpfObject
+
+    return BpfObject.open(path)
+
+
+def _run_task(task: _Task) -> list[_Outcome]:
+    """Worker: one target against a slice of objects (top level, so it pickles).
+
+    Tasks are target-major because resolving a target (probing the live kernel, indexing a
+    vmlinux BTF) costs far more than checking one object against it; the target is resolved
+    once per worker process (``bpfdoctor.targetload`` caches it) and objects are cached too.
+    """
+    from bpfdoctor.check import run_check
+
     real_targets = target_checks_available()
+    target = task.target
+    inventory_only = target.kind != "none" and not real_targets
     out: list[_Outcome] = []
-    for target in task.targets:
+    for path in task.objects:
         start = time.perf_counter()
-        inventory_only = target.kind != "none" and not real_targets
         try:
+            obj = _open_object(path)
             result = run_check(obj, target=None if inventory_only else target)
         except BpfDoctorError as exc:
-            out.append(_Outcome(task.object_path, target, None, str(exc),
-                                open_cost + time.perf_counter() - start, False))
+            out.append(_Outcome(path, target, None, str(exc), time.perf_counter() - start,
+                                False))
             continue
         result = anchor_findings(obj, result)
-        out.append(_Outcome(task.object_path, target, result, None,
-                            open_cost + time.perf_counter() - start, inventory_only))
+        out.append(_Outcome(path, target, result, None, time.perf_counter() - start,
+                            inventory_only))
     return out
 
 
 def plan_tasks(
     objects: Sequence[str], targets: Sequence[TargetSpec], jobs: int
 ) -> list[_Task]:
-    """Split targets per object just enough to keep ``jobs`` workers busy (2 tasks each)."""
+    """One task per target, split over the objects just enough to keep ``jobs`` workers busy
+    (about two tasks each)."""
     if not objects or not targets:
         return []
-    want = max(1, math.ceil(2 * jobs / len(objects)))
-    chunks = min(len(targets), want)
-    size = math.ceil(len(targets) / chunks)
+    chunks = min(len(objects), max(1, math.ceil(2 * jobs / len(targets))))
+    size = math.ceil(len(objects) / chunks)
     return [
-        _Task(obj, tuple(targets[i:i + size]))
-        for obj in objects
-        for i in range(0, len(targets), size)
+        _Task(target, tuple(objects[i:i + size]))
+        for target in targets
+        for i in range(0, len(objects), size)
     ]
 
 
