@@ -54,7 +54,9 @@ def register(app: typer.Typer) -> None:
 
         if format not in ("text", "json"):
             raise InputError(f"--format: unknown format {format!r} (use text or json)")
-        groups = [g.strip() for g in only.split(",") if g.strip()] if only else None
+        groups = [g.strip() for g in only.split(",") if g.strip()] if only is not None else None
+        if groups == []:
+            raise InputError("--only: no group given (e.g. --only helpers,map_types)")
         if from_file is not None:
             profile = kernelprofile.load(from_file)
         elif _progress_wanted():

@@ -210,7 +210,7 @@ class LiveProber:
         return {n: with_min_kernel(f, "prog_type", n) for n, f in out.items()}
 
     def _prog_failure(self, name: str, res: sc.SyscallResult) -> Feature:
-        f = classify_failure(self.ctx, res.errno, res.log, f"a {name} program")
+        f = classify_failure(self.ctx, res.errno, res.log, f"{_a(name)} program")
         if f.state is DENIED:
             btf_note = ""
             if self.ctx.btf is not None and name in self.prog_type_ids:
@@ -265,7 +265,7 @@ class LiveProber:
                                               "create for real; not probed live", "btf")
                     out[name] = fact if self.ctx.btf else Feature(UNKNOWN, fact.reason, "live")
                 else:
-                    f = classify_failure(self.ctx, res.errno, res.log, f"a {name} map")
+                    f = classify_failure(self.ctx, res.errno, res.log, f"{_a(name)} map")
                     option = btf_facts.MAP_TYPE_KCONFIG.get(name)
                     if (f.state is UNSUPPORTED and option
                             and self.ctx.kconfig.enabled(option) is False):
@@ -312,8 +312,8 @@ class LiveProber:
                     out[short] = Feature(SUPPORTED, None, "live")
                 else:
                     f = classify_failure(self.ctx, res.errno, res.log,
-                                         f"a {map_name} map with {flag}")
-                    out[short] = Feature(f.state, f"{f.reason} (tried on a {map_name} map)",
+                                         f"{_a(map_name)} map with {flag}")
+                    out[short] = Feature(f.state, f"{f.reason} (tried on {_a(map_name)} map)",
                                          "live")
         return {n: with_min_kernel(f, "map_flag", n) for n, f in out.items()}
 
@@ -342,11 +342,11 @@ class LiveProber:
         if HELPER_GPL in log:
             return Feature(SUPPORTED, "GPL-only", "live")
         if res.errno in (E.EPERM, E.EACCES) and not _verifier_ran(log):
-            return Feature(DENIED, self.ctx.denial_reason(res.errno, f"a {prog} program"),
+            return Feature(DENIED, self.ctx.denial_reason(res.errno, f"{_a(prog)} program"),
                            "live")
         if _verifier_ran(log):
             return Feature(SUPPORTED)  # accepted the call; refused only the dummy arguments
-        return classify_failure(self.ctx, res.errno, log, f"a {prog} program")
+        return classify_failure(self.ctx, res.errno, log, f"{_a(prog)} program")
 
     def helpers(self, progress: Progress) -> dict[str, Feature]:
         progs = [p for p in self.setups if p != "struct_ops"]
@@ -665,6 +665,12 @@ def lockdown_from_behaviour(kprobe_type: int = 2) -> str | None:
     if read_kernel:
         return "confidentiality"
     return "integrity" if write_user else "none"
+
+
+def _a(word: str) -> str:
+    """'a kprobe', 'an lsm', 'an xdp' (by sound for the usual BPF names)."""
+    return ("an " if word[:1] in "aeiou" or word.startswith(("lsm", "lwt", "lru", "xdp", "lpm"))
+            else "a ") + word
 
 
 def _helper_line(log: str) -> str:
