@@ -15,14 +15,6 @@ from bpfdoctor.model import Finding
 RENAME_MARKERS = (".isra.", ".constprop.", ".part.", ".cold", ".llvm.", ".lto_priv.")
 
 
-def _kconfig_off(ctx: CheckContext, option: str) -> bool | None:
-    """True when the target's config is known and the option is not set; None if unknown."""
-    kconfig = ctx.target.profile.kconfig
-    if not kconfig:
-        return None
-    return ctx.target.profile.kconfig_value(option) not in ("y", "m")
-
-
 def _btf_target(prog: Program) -> tuple[str, str] | None:
     """(BTF name to look up, what it is) for BTF-attached programs, mirroring libbpf's
     find_attach_btf_id() prefixes."""
@@ -78,7 +70,7 @@ def btf_attach_targets(ctx: CheckContext) -> Iterator[Finding]:
         renamed = _renamed(functions, name) if functions is not None else []
         module_hint = ":" in (prog.info.attach_target or "")
         no_mod_btf = mods is not None and not mods and \
-            _kconfig_off(ctx, "DEBUG_INFO_BTF_MODULES") is not False
+            ctx.kconfig_off("DEBUG_INFO_BTF_MODULES") is not False
         if module_hint and no_mod_btf:
             mod = (prog.info.attach_target or "").split(":", 1)[0]
             yield ctx.finding(
@@ -115,14 +107,14 @@ def btf_attach_targets(ctx: CheckContext) -> Iterator[Finding]:
 
 def kprobes(ctx: CheckContext) -> Iterator[Finding]:
     functions = ctx.target.functions
-    kprobes_off = _kconfig_off(ctx, "KPROBES")
+    kprobes_off = ctx.kconfig_off("KPROBES")
     for prog in ctx.programs:
         if prog.info.prog_type != "kprobe":
             continue
         sec = prog.section
         multi = sec.startswith(("kprobe.multi", "kretprobe.multi", "kprobe.session"))
         if sec.startswith(("uprobe", "uretprobe", "usdt")):
-            off = _kconfig_off(ctx, "UPROBE_EVENTS")
+            off = ctx.kconfig_off("UPROBE_EVENTS")
             if off:
                 yield ctx.finding(
                     "KC021",
@@ -133,7 +125,7 @@ def kprobes(ctx: CheckContext) -> Iterator[Finding]:
                     evidence={"CONFIG_UPROBE_EVENTS": ctx.target.profile.kconfig_value("UPROBE_EVENTS")},
                 )
             continue
-        if kprobes_off or (multi and _kconfig_off(ctx, "FPROBE")):
+        if kprobes_off or (multi and ctx.kconfig_off("FPROBE")):
             opt = "FPROBE" if multi and not kprobes_off else "KPROBES"
             yield ctx.finding(
                 "KC021",
@@ -195,7 +187,7 @@ def tracepoints(ctx: CheckContext) -> Iterator[Finding]:
         target = prog.info.attach_target
         if not target:
             continue
-        if ptype == "tracepoint" and _kconfig_off(ctx, "TRACEPOINTS"):
+        if ptype == "tracepoint" and ctx.kconfig_off("TRACEPOINTS"):
             yield ctx.finding(
                 "KC022", f"'{prog.name}' needs tracepoints and {ctx.kernel_label()} is built "
                 "without CONFIG_TRACEPOINTS",

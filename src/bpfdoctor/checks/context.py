@@ -102,6 +102,17 @@ class CheckContext:
             entry.min_kernel,
         )
 
+    def kconfig_off(self, option: str) -> bool | None:
+        """True when the target's config says ``option`` is not set; None when unknown
+        (no config, or a saved profile that keeps only BPF-relevant options)."""
+        profile = self.target.profile
+        if not profile.kconfig:
+            return None
+        value = profile.kconfig_value(option)
+        if value is None:
+            return True if self.target.kconfig_complete else None
+        return value not in ("y", "m")
+
     def min_kernel(self, kb_kind: str, name: str) -> str | None:
         return self.kb.min_kernel(kb_kind, name)
 

@@ -44,8 +44,7 @@ def printk(ctx: CheckContext) -> Iterator[Finding]:
         return
     prog, helper = users[0]
     names = sorted({p.name for p, _ in users})
-    off = [opt for opt in ("BPF_EVENTS", "TRACING")
-           if ctx.target.profile.kconfig and ctx.target.profile.kconfig_value(opt) != "y"]
+    off = [opt for opt in ("BPF_EVENTS", "TRACING") if ctx.kconfig_off(opt)]
     if off:
         yield ctx.finding(
             "KC024",
@@ -94,7 +93,9 @@ def token(ctx: CheckContext) -> Iterator[Finding]:
     loader = ctx.target.loader
     if loader.name not in ("libbpf", "bpftool"):
         return
-    vt = loader.version_tuple
+    from bpfdoctor.checks.loaders import libbpf_version
+
+    vt = libbpf_version(loader)
     if vt is not None and vt < (1, 3):
         return
     group = ctx.target.profile.features.get("token", {})

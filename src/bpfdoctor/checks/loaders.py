@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from bpfdoctor.checks.context import CheckContext
 from bpfdoctor.model import Finding, Severity
+from bpfdoctor.targets import LoaderSpec
 
 LIBBPF_PINNING = frozenset({None, "by_name"})
 LITTLE_ENDIAN_ARCHES = frozenset({"x86_64", "aarch64", "riscv64", "loongarch64", "ppc64le",
@@ -58,10 +59,22 @@ def _enum64_map_attrs(ctx: CheckContext) -> list[str]:
     return out
 
 
+def libbpf_version(loader: LoaderSpec) -> tuple[int, ...] | None:
+    """The libbpf release behind a loader spec: bpftool v7.N ships with libbpf v1.N."""
+    vt = loader.version_tuple
+    if vt is None:
+        return None
+    if loader.name == "libbpf":
+        return vt
+    if loader.name == "bpftool" and vt[0] >= 7:
+        return (vt[0] - 6, *vt[1:])
+    return None
+
+
 def loader_version(ctx: CheckContext) -> Iterator[Finding]:
     loader = ctx.target.loader
-    vt = loader.version_tuple
-    if loader.name not in ("libbpf", "bpftool") or vt is None:
+    vt = libbpf_version(loader)
+    if vt is None:
         return
     if vt < (1, 3):
         attrs = _enum64_map_attrs(ctx)
@@ -112,7 +125,7 @@ def loader_support(ctx: CheckContext) -> Iterator[Finding]:
         )
         return
     if legacy and loader.name in ("libbpf", "bpftool", "aya", "cilium-ebpf"):
-        vt = loader.version_tuple
+        vt = libbpf_version(loader)
         if loader.name in ("libbpf", "bpftool") and vt is not None and vt < (1, 0):
             yield ctx.finding(
                 "KC037",
