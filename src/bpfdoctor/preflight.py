@@ -219,7 +219,9 @@ def anchor_findings(obj: BpfObject, result: CheckResult) -> CheckResult:
         if prog is None or (loc is not None and loc.source_line):
             findings.append(f)
             continue
-        insn = loc.insn if loc is not None and loc.insn is not None else prog.start
+        insn = prog.start
+        if loc is not None and loc.insn is not None and prog.start <= loc.insn < prog.end:
+            insn = loc.insn  # else it is in a subprogram of another section: use the entry
         line = ext.line_for(prog.section, insn)
         if line is None or line.line <= 0:
             findings.append(f)
