@@ -12,8 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bpfdoctor.explain import explain_text
+from bpfdoctor.rules.literals import LiteralIndex
 from bpfdoctor.rules.loader import load_catalogue
 from bpfdoctor.rules.schema import LinePattern, Rule
 
@@ -82,3 +85,22 @@ def test_whole_engine_on_adversarial_lines() -> None:
     with _guard(60):
         result = explain_text("\n".join(ADVERSARIAL))
     assert result.lines == len(ADVERSARIAL)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    literals=st.lists(st.text(alphabet="ab =:_#(", min_size=1, max_size=8), min_size=1, max_size=8),
+    line=st.text(alphabet="ab =:_#(x", max_size=60),
+)
+def test_literal_index_finds_exactly_the_contained_literals(literals: list[str], line: str) -> None:
+    index = LiteralIndex((lit, i) for i, lit in enumerate(literals))
+    assert sorted(index.find(line)) == [i for i, lit in enumerate(literals) if lit in line]
+
+
+def test_literal_index_on_catalogue_literals() -> None:
+    entries = [(p.literal, p.source) for r in CATALOGUE.rules for p in _patterns(r) if p.literal]
+    index = LiteralIndex(entries)
+    for rule in CATALOGUE.rules:
+        for case in rule.cases:
+            for line in case.log.splitlines():
+                assert sorted(index.find(line)) == sorted(s for lit, s in entries if lit in line)

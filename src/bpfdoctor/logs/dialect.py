@@ -80,11 +80,21 @@ class DialectVotes:
 
     votes: Counter[str] = field(default_factory=Counter)
     kernel_lines: int = 0
+    # markers still worth looking for: one seen twice is retired (decide() needs no more),
+    # which keeps a loader's debug log of a million "libbpf: " lines cheap
+    active: list[tuple[str, str]] = field(default_factory=lambda: list(_MARKERS))
+    counts: Counter[str] = field(default_factory=Counter)
 
     def observe(self, line: str) -> None:
-        for dialect, marker in _MARKERS:
-            if marker in line:
-                self.votes[dialect] += 1
+        retire = None
+        for entry in self.active:
+            if entry[1] in line:
+                self.votes[entry[0]] += 1
+                self.counts[entry[1]] += 1
+                if self.counts[entry[1]] >= 2:
+                    retire = (retire or []) + [entry]
+        if retire:
+            self.active = [e for e in self.active if e not in retire]
 
     def decide(self, extra_kernel_lines: int = 0) -> str:
         # bpftool's own "Error: " alone is weak evidence (other tools print it too): it only

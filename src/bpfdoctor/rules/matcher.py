@@ -8,14 +8,17 @@ log is tracked as "seen once" per pattern.
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass, field
 
 from bpfdoctor.knowledge import uapi
 from bpfdoctor.logs.scan import LineContext, LogScanner
 from bpfdoctor.model import Confidence, Evidence
+from bpfdoctor.rules.literals import LiteralIndex, words_of
 from bpfdoctor.rules.schema import Catalogue, Cause, LinePattern, Rule
 
-CONTEXT_LINES = 8
+HISTORY = 4096  # recent candidate lines kept for evidence that may sit anywhere
+HISTORY_LINE = 2048
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -52,47 +55,44 @@ class Matcher:
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
-        by_literal: dict[str, list[tuple[Rule, LinePattern]]] = {}
+        with_literal: list[tuple[str, tuple[Rule, LinePattern]]] = []
         self._unfiltered: list[tuple[Rule, LinePattern]] = []
         for rule in catalogue.rules:
             for pat in rule.patterns:
                 if pat.literal is None:
                     self._unfiltered.append((rule, pat))
                 else:
-                    by_literal.setdefault(pat.literal, []).append((rule, pat))
-        self._by_literal = tuple((lit, tuple(entries)) for lit, entries in by_literal.items())
-        # evidence without a window may sit anywhere: remember the first line it matched
-        self._global: dict[int, LinePattern] = {}
+                    with_literal.append((pat.literal, (rule, pat)))
+        self._index = LiteralIndex(with_literal)
+        # evidence without a window may sit anywhere: with a literal it is looked for on every
+        # candidate line (through the index) and its first match kept; without one it is looked
+        # for, when a cause needs it, in a bounded history of recent candidate lines
+        anywhere: list[tuple[str, LinePattern]] = []
         for rule in catalogue.rules:
             for cause in rule.causes:
                 if cause.window is None:
-                    for pat in cause.evidence:
-                        self._global[id(pat)] = pat
+                    anywhere += [(p.literal, p) for p in cause.evidence if p.literal is not None]
+        self._evidence_index = LiteralIndex(anywhere)
         self.seen: dict[int, tuple[int, str, tuple[tuple[str, str], ...]]] = {}
+        self.history: deque[tuple[int, str]] = deque(maxlen=HISTORY)
         self.hits: dict[str, RuleHits] = {}
 
     def feed(self, line: str, scanner: LogScanner) -> None:
         """Match one candidate line (the scanner has just been fed it)."""
         lineno = scanner.lineno
-        if self._global:
-            for key, pat in list(self._global.items()):
-                m = pat.search(line)
+        self.history.append((lineno, line[:HISTORY_LINE]))
+        words = words_of(line)
+        for pat in self._evidence_index.find(line, words):
+            if id(pat) not in self.seen:
+                m = pat.regex.search(line)
                 if m is not None:
-                    self.seen[key] = (lineno, line, _groups(m))
-                    del self._global[key]
+                    self.seen[id(pat)] = (lineno, line, _groups(m))
         context: LineContext | None = None
         matched: set[str] = set()
-        for literal, entries in self._by_literal:
-            if literal in line:
-                for rule, pat in entries:
-                    if rule.code in matched:
-                        continue
-                    m = pat.regex.search(line)
-                    if m is not None:
-                        matched.add(rule.code)
-                        context = context or scanner.context()
-                        self._record(rule, lineno, line, _groups(m), context)
-        for rule, pat in self._unfiltered:
+        candidates = self._index.find(line, words)
+        if self._unfiltered:
+            candidates += self._unfiltered
+        for rule, pat in candidates:
             if rule.code in matched:
                 continue
             m = pat.regex.search(line)
@@ -100,6 +100,17 @@ class Matcher:
                 matched.add(rule.code)
                 context = context or scanner.context()
                 self._record(rule, lineno, line, _groups(m), context)
+
+    def anywhere(self, pat: LinePattern) -> tuple[int, str, tuple[tuple[str, str], ...]] | None:
+        """Where evidence ``pat`` (without a window) was seen in the log, if it was."""
+        found = self.seen.get(id(pat))
+        if found is None and pat.literal is None:
+            for lineno, text in self.history:
+                m = pat.regex.search(text)
+                if m is not None:
+                    found = self.seen[id(pat)] = (lineno, text, _groups(m))
+                    break
+        return found
 
     def condition(self, rule: Rule, lineno: int, text: str, context: LineContext | None) -> None:
         """Record a whole-log condition of ``rule`` as a hit on line ``lineno``."""
@@ -155,7 +166,7 @@ class Matcher:
             lines = []
             for pat, where in zip(cause.evidence, found, strict=True):
                 if where is None and cause.window is None:
-                    where = self.seen.get(id(pat))
+                    where = self.anywhere(pat)
                 if where is None:
                     break
                 lines.append(where)
