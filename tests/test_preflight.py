@@ -213,3 +213,21 @@ def test_program_findings_are_anchored_at_their_c_line(monkeypatch: pytest.Monke
     assert loc.section == "tp_btf/sched_process_exec"
     assert anchored[1].location is None
     assert anchored[2].location == found[2].location
+
+
+def test_annotations_put_errors_first_and_hide_info_unless_asked() -> None:
+    from bpfdoctor.model import Category, CheckResult, Finding, TargetInfo
+    from bpfdoctor.preflight import PreflightReport
+
+    t = parse_target("kernel:5.10")
+    info = Finding("KC028", Category.TOKEN_CREATE, Severity.INFO, "no token")
+    warn = Finding("OB002", Category.LOADER_UNSUPPORTED, Severity.WARNING, "legacy")
+    err = Finding("KC003", Category.HELPER_UNAVAILABLE, Severity.ERROR, "no helper")
+    res = CheckResult("a.o", {"programs": []}, TargetInfo("kernel-version"), "fail",
+                      (info, warn, err))
+    cells = (Cell("a.o", t, "pass", res, (info, warn)), Cell("b.o", t, "fail", res, (err,)))
+    report = PreflightReport(("a.o", "b.o"), (t,), cells)
+    lines = render_annotations(report).splitlines()
+    assert [ln.split(" ", 1)[0] for ln in lines] == ["::error", "::warning"]
+    verbose = replace(report, fail_on=Severity.INFO)
+    assert render_annotations(verbose).splitlines()[-1].startswith("::notice ")

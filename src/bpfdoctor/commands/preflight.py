@@ -171,15 +171,27 @@ def _renderers() -> dict[str, Callable[[PreflightReport], str]]:
 
 
 def _findings_text(report: PreflightReport) -> str:
+    """One line per finding; info findings only when ``--fail-on info`` asked for them, so a
+    CI log is not drowned in notes repeated on every cell."""
+    from bpfdoctor.model import Severity
+
+    show = Severity.INFO if report.fail_on is Severity.INFO else Severity.WARNING
     lines: list[str] = []
+    hidden = 0
     for cell in report.cells:
         if cell.error is not None:
             lines.append(f"{cell.object_path} @ {cell.target.name}: not checked: {cell.error}")
         for f in cell.findings:
+            if not f.severity.at_least(show):
+                hidden += 1
+                continue
             where = f" {f.program}" if f.program else ""
             lines.append(f"{cell.object_path} @ {cell.target.name}:{where} {f.rule} "
                          f"{f.severity.value}: {f.message}")
     n_sup = sum(len(c.suppressed) for c in report.cells)
+    if hidden:
+        lines.append(f"({hidden} info finding(s) not shown: --fail-on info or --format json "
+                     "shows them)")
     lines.append(
         f"preflight: {report.verdict} ({len(report.failures)} failing, {len(report.errors)} "
         f"not checked, {n_sup} suppressed; {len(report.cells)} cells in {report.seconds:.2f}s "

@@ -52,20 +52,25 @@ def annotation(cell: Cell, finding: Finding, *, suppressed_reason: str | None = 
 
 
 def render_annotations(report: PreflightReport, *, include_suppressed: bool = False) -> str:
-    lines: list[str] = []
+    """Errors first: GitHub displays only the first few annotations of each kind per step.
+    Info findings become notices only with ``--fail-on info`` (they repeat on every cell)."""
+    show = Severity.INFO if report.fail_on is Severity.INFO else Severity.WARNING
+    ranked: list[tuple[int, str]] = []
     for cell in report.cells:
         if cell.status == "error":
-            lines.append(
+            ranked.append((4, (
                 f"::error file={escape_property(cell.object_path)},"
                 f"title={escape_property('bpfdoctor could not check ' + cell.target.name)}::"
                 f"{escape_data(cell.error or 'unknown error')}"
-            )
+            )))
             continue
-        lines.extend(annotation(cell, f) for f in cell.findings)
+        ranked.extend((f.severity.rank, annotation(cell, f)) for f in cell.findings
+                      if f.severity.at_least(show))
         if include_suppressed:
-            lines.extend(annotation(cell, s.finding, suppressed_reason=s.reason)
-                         for s in cell.suppressed)
-    return "".join(line + "\n" for line in lines)
+            ranked.extend((0, annotation(cell, s.finding, suppressed_reason=s.reason))
+                          for s in cell.suppressed)
+    ranked.sort(key=lambda item: -item[0])
+    return "".join(line + "\n" for _, line in ranked)
 
 
 def _md(text: str) -> str:
