@@ -334,3 +334,9 @@ def test_live_check_predicts_bpftool_loadall(obj: str) -> None:
         if expected:
             assert errors[0].category.value == expected or expected in {
                 f.category.value for f in errors}, (expected, [f.message for f in errors])
+
+
+def test_check_docs_are_up_to_date() -> None:
+    out = subprocess.run([sys.executable, str(REPO / "tools" / "gen_check_docs.py"), "--check"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
