@@ -172,3 +172,20 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], config: s
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.kernel
+def test_profile_saved_by_probe_on_this_machine(tmp_path: Path) -> None:
+    saved = tmp_path / "this-host.json"
+    probe = run(["probe", "--save", str(saved), "--format", "json", "-o", str(tmp_path / "p")],
+                tmp_path)
+    assert probe.returncode in (0, 1), probe.stderr
+    targets = {"host": "live", "saved": f"profile:{saved}", "lts": "kernel:5.10"}
+    config = write_config(tmp_path, targets)
+    proc = run(["preflight", "--config", str(config), "--format", "junit",
+                "-o", f"sarif={tmp_path}/out.sarif", "-o", f"json={tmp_path}/out.json"],
+               tmp_path)
+    (tmp_path / "out.xml").write_text(proc.stdout)
+    doc = check_outputs(tmp_path, 3)
+    assert proc.returncode == doc["exit_code"]
+    assert_known_findings(doc, list(targets))
