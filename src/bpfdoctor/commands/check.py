@@ -63,7 +63,27 @@ def check(
     loader: Annotated[
         str | None,
         typer.Option("--loader", help="What will load the object: libbpf[=1.1], iproute2, "
-                     "iproute2-legacy, cilium-ebpf, bcc, aya, bpftool."),
+                     "iproute2-legacy, cilium-ebpf, bcc, aya, bpftool. With --load: native "
+                     "(our bpf() loader, the default) or bpftool."),
+    ] = None,
+    load: Annotated[
+        bool, typer.Option("--load", help="Load every program on the running kernel (never "
+                           "attaches, leaves nothing behind).")
+    ] = False,
+    program: Annotated[
+        list[str] | None, typer.Option("--program", help="With --load: only this program "
+                                       "(repeatable).")
+    ] = None,
+    log_level: Annotated[
+        int, typer.Option("--log-level", help="With --load: verifier log level, 1 or 2.")
+    ] = 1,
+    keep_logs: Annotated[
+        Path | None, typer.Option("--keep-logs", help="With --load: write each full verifier "
+                                  "log to DIR.")
+    ] = None,
+    compare: Annotated[
+        Path | None, typer.Option("--compare", help="With --load: compare instructions and "
+                                  "states per program with a saved JSON result.")
     ] = None,
 ) -> None:
     """Inventory BPF objects and check them against target kernels: will they load, and why not."""
@@ -72,12 +92,27 @@ def check(
     if fmt not in FORMATS:
         raise InputError(f"--format: unknown format {fmt!r} (use {' or '.join(FORMATS)})")
     threshold = parse_severity(fail_on)
+    live_loader = None
+    if load:
+        live_loader, loader = loader or "native", None
     specs = target_specs(live, profile or [], kernel_btf, kconfig, kernel_version,
                          target or [], loader)
     chosen: list[TargetSpec | None] = list(specs) if specs else [None]
-    results = [run_check(path, spec) for path in objects for spec in chosen]
+    compared = None
+    if live_loader is not None:
+        from bpfdoctor.commands.check_load import LoadRequest, run_loads
+
+        request = LoadRequest(tuple(program or ()), log_level, keep_logs, compare, live_loader)
+        results, compared = run_loads(objects, chosen, request)
+    else:
+        results = [run_check(path, spec) for path in objects for spec in chosen]
     if fmt == "json":
         docs = [r.to_json() for r in results]
+        if compared is not None:
+            from bpfdoctor.loadcheck import compare_json
+
+            for doc, r in zip(docs, results, strict=True):
+                doc["compare"] = compare_json(r, compared)
         text = dump_json(docs[0] if len(docs) == 1 else docs)
     else:
         from bpfdoctor.report.inventory_text import render_many
@@ -87,6 +122,11 @@ def check(
         color = to_tty and "NO_COLOR" not in os.environ
         text = render_many(results, width=width, color=color)
     write_output(text, output)
+    if compared is not None:
+        from bpfdoctor.loadcheck import compare_table
+
+        for r in results:
+            typer.echo(compare_table(r, compared), err=fmt == "json", nl=False)
     severities = [f.severity for r in results for f in r.findings]
     raise typer.Exit(exit_code_for(severities, threshold))
 
