@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bpfdoctor.config import (
     Ignore,
@@ -172,3 +174,30 @@ def test_ignore_matching() -> None:
     # an object pattern may also name just the file
     assert Ignore("KC003", "why", object="legacy*.o").matches(
         _finding("KC003"), "deep/dir/legacy_v1.o", "live")
+
+
+_toml_scalars = st.one_of(st.booleans(), st.integers(-2, 5), st.sampled_from(
+    ["live", "kernel:5.10", "profile:p.json", "error", "KC003", "", "x", "*.o"]))
+_toml_values = st.recursive(
+    _toml_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.sampled_from(
+                                ["rule", "reason", "target", "btf", "kernel", "live", "objects",
+                                 "name", "x"]), inner, max_size=3)),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(
+    ["objects", "targets", "loader", "fail-on", "ignore", "jobs", "other"]), _toml_values,
+    max_size=5))
+def test_any_table_validates_or_fails_with_one_line(table: dict[str, object]) -> None:
+    from bpfdoctor.config import parse_config
+
+    try:
+        parse_config(table, source="fuzz.toml", root=Path("."))
+    except InputError as exc:
+        message = str(exc)
+        assert message.startswith("fuzz.toml: ") or message.startswith("fuzz.toml")
+        assert "\n" not in message

@@ -231,3 +231,24 @@ def test_annotations_put_errors_first_and_hide_info_unless_asked() -> None:
     assert [ln.split(" ", 1)[0] for ln in lines] == ["::error", "::warning"]
     verbose = replace(report, fail_on=Severity.INFO)
     assert render_annotations(verbose).splitlines()[-1].startswith("::notice ")
+
+
+def test_duplicate_objects_collapse_and_duplicate_target_names_are_refused() -> None:
+    report = run_matrix([XDP, XDP], TARGETS[:1], jobs=1)
+    assert len(report.objects) == 1 and len(report.cells) == 1
+    with pytest.raises(InputError, match="two targets are named 'kernel-5.10'"):
+        run_matrix([XDP], [parse_target("kernel:5.10"), parse_target("kernel:5.10")])
+
+
+def test_a_bug_in_a_check_becomes_an_error_cell(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bpfdoctor.check
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(bpfdoctor.check, "run_check", broken)
+    report = run_matrix([XDP], TARGETS[:1], jobs=1)
+    (cell,) = report.cells
+    assert cell.status == "error" and report.exit_code == 2
+    assert cell.error is not None
+    assert cell.error.startswith("internal error in bpfdoctor: KeyError: 'boom' at ")

@@ -118,3 +118,14 @@ def test_bad_loader(text: str) -> None:
 def test_every_documented_loader_parses() -> None:
     for name in LOADER_NAMES:
         assert parse_loader(name).name == name
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("livenoprofilebtfkernel:,=.5 /_-x0123")), max_size=40))
+def test_any_text_parses_or_fails_with_input_error(text: str) -> None:
+    try:
+        spec = parse_target(text)
+    except InputError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert parse_target(str(spec)) == spec

@@ -17,6 +17,7 @@ import functools
 import math
 import os
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -259,6 +260,13 @@ def _open_cached(path: str, mtime_ns: int, size: int) -> BpfObject:
     return BpfObject.open(path)
 
 
+def _internal_error(exc: Exception) -> str:
+    """One line for a bug report: the exception and the innermost frame that raised it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"internal error in bpfdoctor: {type(exc).__name__}: {exc}{where}"
+
+
 def _run_task(task: _Task) -> list[_Outcome]:
     """Worker: one target against a slice of objects (top level, so it pickles).
 
@@ -280,6 +288,10 @@ def _run_task(task: _Task) -> list[_Outcome]:
         except BpfDoctorError as exc:
             out.append(_Outcome(path, target, None, str(exc), time.perf_counter() - start,
                                 False))
+            continue
+        except Exception as exc:  # a bug in one check must not hide the rest of the matrix
+            out.append(_Outcome(path, target, None, _internal_error(exc),
+                                time.perf_counter() - start, False))
             continue
         result = anchor_findings(obj, result)
         out.append(_Outcome(path, target, result, None, time.perf_counter() - start,
@@ -385,8 +397,14 @@ def run_matrix(
     if not targets:
         raise InputError("preflight: no targets (give --target or `targets` in the config)")
     started = time.perf_counter()
-    names = [display_path(p) for p in objects]
+    names = list(dict.fromkeys(display_path(p) for p in objects))
     specs = tuple(t if t.loader is not None else replace(t, loader=loader) for t in targets)
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.name in seen:
+            raise InputError(f"preflight: two targets are named {spec.name!r}; "
+                             "label one with ,name=LABEL")
+        seen.add(spec.name)
     jobs = max(1, jobs or os.cpu_count() or 1)
     tasks = plan_tasks(names, specs, jobs)
     done: dict[tuple[str, str], Cell] = {}
