@@ -142,3 +142,29 @@ def test_rules_show_matches_docs() -> None:
     assert "VF001" in listing.stdout and "LG004" in listing.stdout
     missing = CliRunner().invoke(app, ["rules", "show", "ZZ999"])
     assert missing.exit_code != 0
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_plain_install_ships_the_rules(tmp_path: Path) -> None:
+    """`pip install .` (not editable) must carry rules/ as bpfdoctor/rules_data."""
+    import shutil
+    import zipfile
+
+    src = tmp_path / "src"  # build from a copy: an in-tree build leaves build/ and egg-info
+    src.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        if (REPO / name).is_file():
+            shutil.copy(REPO / name, src / name)
+    for name in ("src", "rules"):
+        shutil.copytree(REPO / name, src / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(src)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    (wheel,) = tmp_path.glob("bpfdoctor-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for rule in CATALOGUE.rules:
+        assert f"bpfdoctor/rules_data/{rule.code}.toml" in names

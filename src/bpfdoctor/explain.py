@@ -91,6 +91,8 @@ def explain_blocks(
         last_line = block[-1]
     _conditions(catalogue, scanner, matcher, last_line)
     dialect = scanner.dialect_name()
+    if dialect == "unknown" and any(code.startswith("VF") for code in matcher.hits):
+        dialect = "kernel"  # a bare verifier message, without instruction lines
     ranked = rank_diagnoses(matcher, dialect)
     return ExplainResult(
         source=source,
