@@ -197,3 +197,43 @@ def test_mutated_section_headers_only_raise_object_errors(name, edits):
         full_read(bytes(data), name)
     except ObjectError as exc:
         assert_one_line(exc)
+
+
+def _section_span(data: bytes, name: str) -> tuple[int, int] | None:
+    sec = BpfObject.from_bytes(data, "x.o").image.section_by_name(name)
+    if sec is None or not sec.data:
+        return None
+    return data.index(sec.data), len(sec.data)
+
+
+TARGETED = [
+    (p.name, sec)
+    for p in SMALL
+    for sec in (".BTF", ".BTF.ext", ".maps", ".symtab", ".rel.maps", ".struct_ops")
+    if _section_span(DATA[p.name], sec) is not None
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    target=st.sampled_from(TARGETED),
+    edits=st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True),
+                  st.sampled_from([0, 1, 2, 0x7F, 0x80, 0xFF]) | st.integers(0, 255)),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_mutated_btf_maps_symbols_only_raise_object_errors(target, edits):
+    """BTF, .BTF.ext, map definitions, symbols: where the reader follows ids and offsets."""
+    name, sec = target
+    data = bytearray(DATA[name])
+    span = _section_span(bytes(data), sec)
+    assert span is not None
+    start, size = span
+    for where, value in edits:
+        data[start + int(where * size)] = value
+    try:
+        full_read(bytes(data), name)
+    except ObjectError as exc:
+        assert_one_line(exc)

@@ -257,3 +257,34 @@ def test_kconfig_layout_against_bpftool_skeleton(tmp_path):
         total = (total + size - 1) // size * size + size
     maps = {m.name: m for m in BpfObject.open(ELF / "globals.bpf.o").maps}
     assert maps[".kconfig"].value_size == total
+
+
+BE_PAIRS = [
+    (p, ELF / p.name.removeprefix("be_"))
+    for p in sorted(ELF.glob("be_*.o"))
+    if (ELF / p.name.removeprefix("be_")).exists()
+]
+
+
+@pytest.mark.parametrize(("be", "le"), BE_PAIRS, ids=[p[0].name for p in BE_PAIRS])
+def test_big_endian_build_reads_like_little_endian(be, le):
+    """The same source built for bpfeb and bpfel: same programs, maps, helpers, BTF kinds."""
+    from bpfdoctor.inventory import object_json
+
+    b, l_ = BpfObject.open(be), BpfObject.open(le)
+    assert (b.endianness, l_.endianness) == ("big", "little")
+    jb, jl = object_json(b), object_json(l_)
+
+    def programs(doc):  # code generation differs (byte order), so insn counts may too
+        return [
+            {k: (sorted(v) if isinstance(v, list) else v) for k, v in p.items()
+             if k not in ("insns", "total_insns")}
+            for p in doc["programs"]
+        ]
+
+    assert programs(jb) == programs(jl)
+    for key in ("license", "maps", "externs"):
+        assert jb[key] == jl[key], key
+    assert jb["btf"]["kind_counts"] == jl["btf"]["kind_counts"]
+    # bitfield access may take one more relocation on big-endian; the fields are the same
+    assert {r["spec"] for r in jb["core"]} == {r["spec"] for r in jl["core"]}
