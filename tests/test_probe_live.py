@@ -332,3 +332,25 @@ def test_lockdown_from_behaviour_agrees_with_the_host(full_profile: kp.KernelPro
         assert seen == full_profile.security.lockdown
     else:
         assert seen in ("none", "integrity", "confidentiality")
+
+
+@pytest.mark.kernel
+@pytest.mark.bpftool
+def test_denied_program_types_are_not_called_unsupported_like_bpftool_does(
+        full_profile: kp.KernelProfile) -> None:
+    """bpftool reports a program type it may not load as 'NOT available'; we say denied when
+    the kernel refused before verification, and unsupported only with a reason that is not a
+    permission error."""
+    out = subprocess.run(["bpftool", "feature", "probe", "kernel"], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    not_available = set(re.findall(r"eBPF program_type (\w+) is NOT available", out))
+    assert not_available, "bpftool output changed"
+    for name in not_available:
+        f = full_profile.feature("prog_types", name)
+        assert f is not None, name
+        assert f.reason, name
+        if f.state is U:
+            assert not f.reason.startswith(("EPERM", "EACCES")), (name, f.reason)
+    # tracing (fentry) is refused without a btf_id by bpftool; we load it with a real one
+    tracing = full_profile.feature("prog_types", "tracing")
+    assert tracing is not None and tracing.state is not U
