@@ -87,6 +87,12 @@ def test_findings_carry_contract_categories_and_exit_codes():
     assert doc["verdict"] == "fail"
     assert [f["category"] for f in doc["findings"]] == ["gpl-only"]
     assert all(f["category"] in CATEGORIES for f in doc["findings"])
+    # the finding points at the offending call, with the C line from .BTF.ext line_info
+    loc = doc["findings"][0]["location"]
+    assert loc["file"].endswith("gpl_helper_proprietary.bpf.c")
+    assert "bpf_probe_read_kernel" in loc["text"]
+    text = run(GPL_FAIL).stdout
+    assert "gpl_helper_proprietary.bpf.c:" in text and "GPL" in text
 
 
 def test_text_report_has_the_tables():

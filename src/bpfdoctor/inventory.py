@@ -193,6 +193,7 @@ def core_relocations(obj: BpfObject) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for section, records in ext.core_relos.items():
         for rec in records:
+            line = ext.line_for(section, rec.insn_off)
             out.append(
                 {
                     "section": section,
@@ -200,6 +201,7 @@ def core_relocations(obj: BpfObject) -> list[dict[str, Any]]:
                     "insn": rec.insn_off,
                     "kind": rec.kind.label,
                     "spec": describe(rec, btf),
+                    "source": None if line is None else f"{line.file}:{line.line}",
                 }
             )
     return out
@@ -216,7 +218,7 @@ def core_relocation_count(obj: BpfObject) -> int:
 def findings(obj: BpfObject) -> tuple[Finding, ...]:
     """Problems visible in the object alone, before any target is considered."""
     out: list[Finding] = []
-    loc = functools.partial(Location, obj.name)
+    loc = functools.partial(_location, obj)
     for prog in obj.entry_programs:
         if not prog.info.known:
             hint = prog.info.suggestion
@@ -240,7 +242,7 @@ def findings(obj: BpfObject) -> tuple[Finding, ...]:
                     ),
                     fixes=tuple(fixes),
                     evidence=(("section", prog.section),),
-                    location=loc(section=prog.section),
+                    location=loc(prog.section, prog.start),
                 )
             )
         if prog.static:
@@ -257,7 +259,7 @@ def findings(obj: BpfObject) -> tuple[Finding, ...]:
                     ),
                     fixes=("Remove 'static' from the program function (keep it global)",),
                     evidence=(("section", prog.section),),
-                    location=loc(section=prog.section),
+                    location=loc(prog.section, prog.start),
                 )
             )
     legacy = [m for m in obj.maps if m.origin == "legacy"]
@@ -285,7 +287,7 @@ def findings(obj: BpfObject) -> tuple[Finding, ...]:
                     "(iproute2 built without libbpf, libbpf < 1.0)",
                 ),
                 evidence=(("maps", names), ("record_size", legacy[0].record_size)),
-                location=loc(section="maps"),
+                location=loc("maps"),
             )
         )
     for m in obj.maps:
@@ -299,7 +301,7 @@ def findings(obj: BpfObject) -> tuple[Finding, ...]:
                     message=f"map '{m.name}': {problem}",
                     fixes=("Fix the map definition in the BPF source",),
                     evidence=(("map", m.name),),
-                    location=loc(section=m.section),
+                    location=loc(m.section),
                 )
             )
     for section, ins in obj.invalid_insns:
@@ -313,7 +315,7 @@ def findings(obj: BpfObject) -> tuple[Finding, ...]:
                 message=f"section '{section}' insn {ins.idx}: {ins.problem} (opcode {ins.code:#04x})",
                 fixes=("Rebuild the object with a supported clang and -mcpu; check for corruption",),
                 evidence=(("opcode", f"{ins.code:#04x}"), ("insn", ins.idx)),
-                location=loc(section=section, insn=ins.idx),
+                location=loc(section, ins.idx),
             )
         )
     for r in obj.relocations:
@@ -329,7 +331,7 @@ def findings(obj: BpfObject) -> tuple[Finding, ...]:
                 message=f"section '{r.section}' offset {r.offset} ({r.symbol or r.target}): {r.problem}",
                 fixes=("Check how the object was built and linked (bpftool gen object, clang -c)",),
                 evidence=(("relocation", r.rel_type), ("symbol", r.symbol)),
-                location=loc(section=r.section, insn=r.insn),
+                location=loc(r.section, r.insn),
             )
         )
     out.extend(_gpl_findings(obj))
@@ -377,6 +379,15 @@ def _gpl_findings(obj: BpfObject) -> list[Finding]:
         if not used:
             continue
         lic = "no license" if obj.license is None else f"license {obj.license!r}"
+        site = next(
+            (
+                (f.section, ins.idx)
+                for f in obj.reachable(prog)
+                for ins in f.insns
+                if ins.kind is InsnKind.CALL_HELPER and ins.helper_name in gpl_only
+            ),
+            (prog.section, prog.start),
+        )
         out.append(
             Finding(
                 rule=GPL_ONLY,
@@ -394,7 +405,7 @@ def _gpl_findings(obj: BpfObject) -> list[Finding]:
                     f"Or stop calling {', '.join(used)}",
                 ),
                 evidence=(("license", obj.license), ("helpers", used)),
-                location=Location(obj.name, section=prog.section),
+                location=_location(obj, *site),
             )
         )
     return out
@@ -403,10 +414,19 @@ def _gpl_findings(obj: BpfObject) -> list[Finding]:
 def _owner(obj: BpfObject, section: str, insn: int | None) -> str | None:
     if insn is None:
         return None
-    for p in obj.programs:
-        if p.section == section and p.start <= insn < p.end:
-            return p.name
-    return None
+    prog = obj.program_at(section, insn)
+    return None if prog is None else prog.name
+
+
+def _location(obj: BpfObject, section: str | None, insn: int | None = None) -> Location:
+    """Object/section/insn, plus the C line from ``.BTF.ext`` line_info when there is one."""
+    line = obj.line_for(section, insn) if section is not None and insn is not None else None
+    if line is None:
+        return Location(obj.name, section=section, insn=insn)
+    return Location(
+        obj.name, section=section, insn=insn, source_file=line.file, source_line=line.line,
+        source_column=line.column, source_text=line.text.strip() or None,
+    )
 
 
 # -- the object block -----------------------------------------------------------------------

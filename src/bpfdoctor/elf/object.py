@@ -38,7 +38,7 @@ from bpfdoctor.errors import ElfError
 
 if TYPE_CHECKING:
     from bpfdoctor.btf.decoder import Btf
-    from bpfdoctor.btf.ext import BtfExt
+    from bpfdoctor.btf.ext import BtfExt, LineInfo
 
 TEXT_SEC = ".text"
 MAX_OBJECT_SIZE = 1 << 30
@@ -341,6 +341,18 @@ class BpfObject:
         from bpfdoctor.btf.ext import BtfExt
 
         return BtfExt.from_bytes(sec.data, btf, source=f"{self.name}: .BTF.ext")
+
+    def line_for(self, section: str, insn: int) -> LineInfo | None:
+        """The C source line (``.BTF.ext`` line_info) covering ``insn`` of ``section``."""
+        ext = self.btf_ext
+        return None if ext is None else ext.line_for(section, insn)
+
+    def program_at(self, section: str, insn: int) -> Program | None:
+        """The function of ``section`` that contains slot ``insn``."""
+        for p in self.programs:
+            if p.section == section and p.start <= insn < p.end:
+                return p
+        return None
 
     # -- per-program use --------------------------------------------------------------------
 

@@ -178,8 +178,16 @@ def _findings(result: CheckResult) -> Table | None:
         t.add_column(col, overflow="fold")
     for f in result.findings:
         sev = f.severity.value
+        text = f.message
+        loc = f.location
+        if loc is not None and loc.source_file and loc.source_line:
+            text += f"\nat {loc.source_file}:{loc.source_line}"
+            if loc.source_text:
+                text += f": {loc.source_text}"
+        if f.fixes:
+            text += "\n→ " + f.fixes[0]
         t.add_row(Text(sev, style=_SEVERITY_STYLE.get(sev, "")), f.rule, f.category.value,
-                  _opt(f.program), f.message + ("\n→ " + f.fixes[0] if f.fixes else ""))
+                  _opt(f.program), text)
     return t
 
 
