@@ -354,3 +354,42 @@ def test_denied_program_types_are_not_called_unsupported_like_bpftool_does(
     # tracing (fentry) is refused without a btf_id by bpftool; we load it with a real one
     tracing = full_profile.feature("prog_types", "tracing")
     assert tracing is not None and tracing.state is not U
+
+
+@pytest.mark.kernel
+def test_nobody_in_a_forked_child_gets_reasons_not_a_traceback() -> None:
+    """Real uid/gid 65534 (no setpriv needed): the child has every module loaded already, so
+    an interpreter that nobody cannot read does not matter."""
+    from bpfdoctor.probe import features, render
+
+    sc._libc()  # resolved now: after setuid, ldconfig lookups may fail
+    features._kb()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 0
+        try:
+            os.close(read_fd)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            p = capture()
+            doc = {"profile": p.to_json(), "text": render.render_text(p)}
+            with os.fdopen(write_fd, "w") as out:
+                json.dump(doc, out)
+        except BaseException as exc:  # report anything to the parent, then fail
+            with os.fdopen(write_fd, "w") as out:
+                json.dump({"error": f"{type(exc).__name__}: {exc}"}, out)
+            code = 1
+        os._exit(code)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as inp:
+        doc = json.load(inp)
+    _, status = os.waitpid(pid, 0)
+    assert "error" not in doc, doc.get("error")
+    assert os.waitstatus_to_exitcode(status) == 0
+    p = kp.KernelProfile.from_json(doc["profile"], "nobody")
+    assert p.host.euid == 65534 and p.probe.live is False
+    assert p.state("prog_types", "xdp") is S and p.feature("prog_types", "xdp").source == "btf"  # type: ignore[union-attr]
+    assert p.state("isa", "v3") is D
+    assert "This user cannot load BPF programs" in doc["text"]
