@@ -135,6 +135,15 @@ def requirements(obj: BpfObject) -> tuple[Requirement, ...]:
                 add("feature", "may_goto", prog.name)
             elif ins.mnemonic == "addr_space_cast":
                 add("feature", "arena", prog.name)
+    # in an object file a callback is a ld_imm64 relocated against code (libbpf then sets
+    # src_reg BPF_PSEUDO_FUNC); bpf_loop, bpf_for_each_map_elem, timers... take them
+    for r in obj.relocations:
+        if r.kind is RelocKind.SUBPROG_ADDR:
+            owner = _owner(obj, r.section, r.insn)
+            callee = r.target
+            if r.target_section is not None and r.target_insn is not None:
+                callee = _owner(obj, r.target_section, r.target_insn) or callee
+            add("feature", "callbacks", f"{owner} passes {callee} as a callback")
     if any(r.kind is RelocKind.KFUNC for r in obj.relocations):
         add("feature", "kfunc_calls")
     btf = obj.btf
