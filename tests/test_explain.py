@@ -302,3 +302,31 @@ def test_shuffled_verifier_lines_never_crash(lines: list[str]) -> None:
     result = explain_text("\n".join(lines))
     if result.diagnoses:
         assert result.outcome == "failed" or result.diagnoses[0].severity.value != "error"
+
+
+def test_evidence_in_context_and_program_named_after_the_log() -> None:
+    log = (Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "real"
+           / "005-libbpf-xdp-tutorial-eth-bounds.log")
+    if not log.is_file():
+        pytest.skip("corpus not present")
+    result = explain_file(log)
+    d = result.diagnoses[0]
+    assert d.program == "xdp_packet_parser"  # libbpf names it only after the log
+    assert d.insn == 6
+    assert d.register_state is not None and "R2=pkt(id=0,off=12,r=12,imm=0)" in d.register_state
+    context = [ev.text for ev in result.contexts[0]]
+    assert context[-1] == "R2 offset is outside of the packet"
+    assert any("(2d) if r2 > r3 goto pc+7" in t for t in context)
+    text = render_text(result, load_catalogue())
+    assert ">      12 | invalid access to packet" in text
+
+
+def test_old_spelling_register_state_of_named_register() -> None:
+    log = (
+        "from 3 to 5: R0=map_value_or_null(id=1,off=0,ks=4,vs=8,imm=0) R1_w=inv(id=0) R10=fp0\n"
+        "5: (79) r1 = *(u64 *)(r0 +0)\n"
+        "R0 invalid mem access 'map_value_or_null'\n"
+    )
+    d = explain_text(log).diagnoses[0]
+    assert d.rule == "VF002"
+    assert d.register_state is not None and d.register_state.startswith("R0=map_value_or_null")

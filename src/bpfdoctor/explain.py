@@ -8,18 +8,18 @@ are ranked into diagnoses. No host access beyond reading the given file.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from bpfdoctor.logs.reader import ReadStats, blocks_of, iter_blocks, open_log
 from bpfdoctor.logs.scan import LogScanner
 from bpfdoctor.logs.verifier import VerifierStats
-from bpfdoctor.model import Diagnosis, Severity
+from bpfdoctor.model import Diagnosis, Evidence, Severity
 from bpfdoctor.rules.loader import load_catalogue
 from bpfdoctor.rules.matcher import Matcher
 from bpfdoctor.rules.schema import Catalogue
-from bpfdoctor.rules.select import diagnoses as rank_diagnoses
+from bpfdoctor.rules.select import ranked as rank
 
 SCHEMA = "bpfdoctor.explain/1"
 
@@ -36,6 +36,8 @@ class ExplainResult:
     lines: int
     long_lines: int = 0
     programs: tuple[str, ...] = ()
+    # per diagnosis, the log lines just before and at its match (not part of the JSON contract)
+    contexts: tuple[tuple[Evidence, ...], ...] = ()
 
     @property
     def primary(self) -> Diagnosis | None:
@@ -93,12 +95,14 @@ def explain_blocks(
     dialect = scanner.dialect_name()
     if dialect == "unknown" and any(code.startswith("VF") for code in matcher.hits):
         dialect = "kernel"  # a bare verifier message, without instruction lines
-    ranked = rank_diagnoses(matcher, dialect)
+    results = rank(matcher, dialect)
+    diagnoses = tuple(_with_program(r.diagnosis, scanner) for r in results)
     return ExplainResult(
         source=source,
         dialect=dialect,
-        outcome=_outcome(ranked, scanner),
-        diagnoses=ranked,
+        outcome=_outcome(diagnoses, scanner),
+        diagnoses=diagnoses,
+        contexts=tuple(r.context for r in results),
         stats=scanner.stats,
         lines=scanner.lineno,
         long_lines=stats.long_lines if stats is not None else 0,
@@ -119,6 +123,13 @@ def _conditions(catalogue: Catalogue, scanner: LogScanner, matcher: Matcher, las
     for rule in catalogue.rules:
         if "verifier-log-unterminated" in rule.conditions and unterminated:
             matcher.condition(rule, scanner.lineno, last, scanner.context())
+
+
+def _with_program(diag: Diagnosis, scanner: LogScanner) -> Diagnosis:
+    """Loaders often name the program only after the verifier log (bcc, libbpf 0.x)."""
+    if diag.program is not None or not scanner.programs or not diag.evidence:
+        return diag
+    return replace(diag, program=scanner.program_at(diag.evidence[-1].line))
 
 
 def _outcome(ranked: tuple[Diagnosis, ...], scanner: LogScanner) -> str:

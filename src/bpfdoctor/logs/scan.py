@@ -43,9 +43,9 @@ NOISE = (
 
 _SKIP_PREFIXES = ("mark_precise:", "from ", "frame", "propagating ", "func#", "Live regs", "SCC ")
 _PROGRAM = re.compile(
-    r"prog '(?P<a>[^']{1,256})'"
+    r"prog(?:ram)? '(?P<a>[^']{1,256})'"
     r"|Prog section '(?P<b>[^']{1,256})'"
-    r"|\bprogram (?P<c>[A-Za-z_][\w.]{0,255}): "
+    r"|\bprogram (?!failed\b|load\b|loading\b)(?P<c>[A-Za-z_][\w.]{0,255}): "
     r"|Failed to load BPF program (?:b')?(?P<d>[A-Za-z_][\w.]{0,255})"
 )
 _FAILURE_WORDS = ("fail", "Fail", "FAIL", "reject", "rror", "ERR", "invalid", "denied", "not permitted")

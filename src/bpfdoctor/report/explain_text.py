@@ -13,7 +13,7 @@ from rich.text import Text
 
 from bpfdoctor.explain import ExplainResult
 from bpfdoctor.logs.verifier import register_of
-from bpfdoctor.model import Diagnosis
+from bpfdoctor.model import Diagnosis, Evidence
 from bpfdoctor.rules.schema import Catalogue
 
 NO_SIGNATURE = "no known signature: bpfdoctor does not recognise a failure cause in this log"
@@ -45,7 +45,8 @@ def render(
         if i == 1:
             console.print("\n[bold]Also found[/bold] (secondary or contributing):")
         if i == 0:
-            _primary(console, diag, catalogue)
+            context = result.contexts[0] if result.contexts else ()
+            _primary(console, diag, catalogue, context)
         else:
             console.print(
                 f"  - [{diag.rule}] {escape(diag.title)} ({diag.category.value}, "
@@ -55,7 +56,12 @@ def render(
     return out.getvalue()
 
 
-def _primary(console: Console, diag: Diagnosis, catalogue: Catalogue | None) -> None:
+def _primary(
+    console: Console,
+    diag: Diagnosis,
+    catalogue: Catalogue | None,
+    context: tuple[Evidence, ...] = (),
+) -> None:
     console.print(
         f"[bold red]{diag.severity.value}[/bold red] [bold][{diag.rule}] "
         f"{escape(diag.title)}[/bold]  [dim]({diag.category.value}, confidence "
@@ -81,8 +87,19 @@ def _primary(console: Console, diag: Diagnosis, catalogue: Catalogue | None) -> 
         console.print(line)
     if diag.evidence:
         console.print("\n[bold]Evidence:[/bold]")
-        for ev in diag.evidence:
-            console.print(Text(f"  {ev.line:>7} | ", style="dim") + Text(ev.text, style="yellow"))
+        marked = {ev.line for ev in diag.evidence}
+        shown = {ev.line for ev in context}
+        earlier = [ev for ev in diag.evidence if ev.line not in shown]
+        for ev in earlier:
+            console.print(Text(f"> {ev.line:>7} | ", style="bold") + Text(ev.text, style="yellow"))
+        if earlier and context:
+            console.print(Text("  " + " " * 7 + " | ...", style="dim"))
+        for ev in context:
+            if ev.line in marked:
+                console.print(Text(f"> {ev.line:>7} | ", style="bold")
+                              + Text(ev.text, style="bold yellow"))
+            else:
+                console.print(Text(f"  {ev.line:>7} | {ev.text}", style="dim"))
     rule = catalogue.get(diag.rule) if catalogue is not None else None
     if rule is not None:
         console.print("\n[bold]What it means[/bold]")

@@ -55,14 +55,17 @@ class Matcher:
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
-        with_literal: list[tuple[str, tuple[Rule, LinePattern]]] = []
-        self._unfiltered: list[tuple[Rule, LinePattern]] = []
+        # (order, rule, pattern): a rule's patterns are tried in the order the file gives them,
+        # so the first (usually the most specific, with the most captures) wins
+        with_literal: list[tuple[str, tuple[int, Rule, LinePattern]]] = []
+        self._unfiltered: list[tuple[int, Rule, LinePattern]] = []
         for rule in catalogue.rules:
             for pat in rule.patterns:
+                entry = (len(with_literal) + len(self._unfiltered), rule, pat)
                 if pat.literal is None:
-                    self._unfiltered.append((rule, pat))
+                    self._unfiltered.append(entry)
                 else:
-                    with_literal.append((pat.literal, (rule, pat)))
+                    with_literal.append((pat.literal, entry))
         self._index = LiteralIndex(with_literal)
         # evidence without a window may sit anywhere: with a literal it is looked for on every
         # candidate line (through the index) and its first match kept; without one it is looked
@@ -92,7 +95,9 @@ class Matcher:
         candidates = self._index.find(line, words)
         if self._unfiltered:
             candidates += self._unfiltered
-        for rule, pat in candidates:
+        if len(candidates) > 1:
+            candidates.sort(key=lambda entry: entry[0])
+        for _, rule, pat in candidates:
             if rule.code in matched:
                 continue
             m = pat.regex.search(line)

@@ -9,7 +9,9 @@ confidence.
 
 from __future__ import annotations
 
-from bpfdoctor.model import Confidence, Diagnosis
+from dataclasses import dataclass
+
+from bpfdoctor.model import Confidence, Diagnosis, Evidence
 from bpfdoctor.rules.matcher import (
     Matcher,
     RuleHits,
@@ -23,7 +25,22 @@ MAX_STATE = 600
 _CONFIDENCE_RANK = {Confidence.HIGH: 3, Confidence.MEDIUM: 2, Confidence.LOW: 1}
 
 
+CONTEXT_BEFORE = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """A diagnosis and the log lines around its last match (for people reading the text)."""
+
+    diagnosis: Diagnosis
+    context: tuple[Evidence, ...]
+
+
 def diagnoses(matcher: Matcher, dialect: str) -> tuple[Diagnosis, ...]:
+    return tuple(r.diagnosis for r in ranked(matcher, dialect))
+
+
+def ranked(matcher: Matcher, dialect: str) -> tuple[Ranked, ...]:
     """Ranked diagnoses. A rule whose every matched line is already explained by a higher
     ranked rule is dropped: one line, one cause (a CO-RE poison rule and the generic
     ``unknown func`` rule both match ``invalid func unknown#195896080``; only one is right)."""
@@ -49,8 +66,17 @@ def diagnoses(matcher: Matcher, dialect: str) -> tuple[Diagnosis, ...]:
         if lines <= claimed and not is_condition:
             continue
         claimed |= lines
-        out.append(diag)
+        out.append(Ranked(diag, _context(entry)))
     return tuple(out)
+
+
+def _context(entry: RuleHits) -> tuple[Evidence, ...]:
+    """Up to CONTEXT_BEFORE lines before the last matched line, and that line."""
+    ctx = entry.last.context
+    if ctx is None:
+        return ()
+    lines = [(n, t) for n, t in ctx.before if n <= entry.last.lineno][-(CONTEXT_BEFORE + 1) :]
+    return tuple(Evidence(n, t.rstrip()) for n, t in lines)
 
 
 def _diagnosis(matcher: Matcher, entry: RuleHits) -> Diagnosis:
