@@ -28,6 +28,8 @@ SARIF_SCHEMA = json.loads((REPO / "tests" / "schemas" / "sarif-2.1.0.json").read
 
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in ``cwd``; a ``.git`` there stops the config search at the test's directory."""
+    (cwd / ".git").mkdir(exist_ok=True)
     full_env = {**os.environ, "CI": "true", **env}
     full_env.pop("GITHUB_STEP_SUMMARY", None) if "GITHUB_STEP_SUMMARY" not in env else None
     return subprocess.run([sys.executable, "-m", "bpfdoctor", *args], cwd=cwd, env=full_env,
@@ -162,7 +164,6 @@ def test_github_format_writes_annotations_and_step_summary(tmp_path: Path) -> No
 )
 def test_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], config: str | None,
                                       fragment: str) -> None:
-    (tmp_path / ".git").mkdir()
     (tmp_path / "a.o").write_bytes((ELF / "xdp_lb.bpf.o").read_bytes())
     if config is not None:
         (tmp_path / "bpfdoctor.toml").write_text(config)
