@@ -130,7 +130,7 @@ def test_bad_kernel_images_are_one_line_errors() -> None:
     with pytest.raises(InputError, match="not a kernel image"):
         extract_vmlinux(b"hello world" * 1000)
     good = _bzimage(lzma.compress(ELF, format=lzma.FORMAT_XZ))
-    with pytest.raises(InputError, match="outside|truncated"):
+    with pytest.raises(InputError, match=r"outside|truncated"):
         extract_vmlinux(good[:2000])
     corrupt = _bzimage(lzma.compress(ELF, format=lzma.FORMAT_XZ)[:40] + b"\0" * 200)
     with pytest.raises(InputError, match="corrupt xz"):
@@ -157,7 +157,7 @@ def test_debian_placeholder_system_map_is_recognised() -> None:
 
 
 def test_not_a_system_map() -> None:
-    with pytest.raises(InputError, match="not a System.map"):
+    with pytest.raises(InputError, match=r"not a System\.map"):
         parse_system_map("CONFIG_BPF=y\nhello\n")
 
 
