@@ -167,8 +167,8 @@ def fixup_btf(btf: Btf, image: ElfImage) -> FixedBtf:
             for e in entries:
                 var_name = btf.name_of(e[0])
                 e[1] = sym_off.get((sec.index, var_name), e[1])
-            entries.sort(key=lambda e: e[1])
             note("DATASEC size/offsets")
+        entries.sort(key=lambda e: e[1])  # the kernel wants variables in offset order
         for j, e in enumerate(entries):
             words[base + 3 * j: base + 3 * j + 3] = array("I", e)
     words.extend(appended)
