@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--cold-runs", type=int, default=3)
     parser.add_argument("--object", type=Path, default=None)
     args = parser.parse_args()
-    path = args.object or largest_fixture()
+    path = (args.object or largest_fixture()).resolve()
 
     from bpfdoctor.check import run_check
     from bpfdoctor.commands.common import dump_json
@@ -52,7 +52,8 @@ def main() -> None:
     from bpfdoctor.report.inventory_text import render
 
     data = path.read_bytes()
-    print(f"object: {path.relative_to(REPO)} ({len(data)} bytes)")
+    shown = path.relative_to(REPO) if path.resolve().is_relative_to(REPO) else path
+    print(f"object: {shown} ({len(data)} bytes)")
 
     # phases, one run
     obj = None

@@ -197,8 +197,6 @@ def parse_btf_map_def(
                 spec = replace(spec, inner=inner, value_size=spec.value_size or 4)
         else:
             problems.append(f"unknown field '{m.name}'")
-    if spec.numa_node is not None and not spec.flags & BPF_F_NUMA_NODE:
-        spec = replace(spec, flags=spec.flags)
     return replace(spec, problems=tuple(problems))
 
 

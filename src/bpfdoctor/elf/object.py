@@ -7,6 +7,7 @@ derived lazily so that ``bpfdoctor check`` only pays for what it shows.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import struct
 from dataclasses import dataclass
@@ -103,6 +104,7 @@ class BpfObject:
         self.name = name
         self.data = data
         self.image: ElfImage = read_image(data, name)
+        self._use_cache: dict[tuple[int, int], ProgramUse] = {}
 
     @classmethod
     def open(cls, path: str | Path) -> BpfObject:
@@ -187,6 +189,7 @@ class BpfObject:
         out: list[Program] = []
         for sec in self.code_sections:
             decoded = self.decoded[sec.index]
+            idxs = [ins.idx for ins in decoded]
             nslots = sec.size // insn_mod.INSN_SIZE
             funcs = sorted(
                 (s for s in self.image.symbols if s.shndx == sec.index and s.type == "func"),
@@ -210,7 +213,9 @@ class BpfObject:
                         f"{self.name}: section '{sec.name}': function '{sym.name}' at offset "
                         f"{sym.value} size {sym.size} is outside the section ({sec.size} bytes)"
                     )
-                body = tuple(ins for ins in decoded if start <= ins.idx < end)
+                lo = bisect.bisect_left(idxs, start)
+                hi = bisect.bisect_left(idxs, end)
+                body = decoded[lo:hi]
                 out.append(
                     Program(
                         name=sym.name,
@@ -349,23 +354,51 @@ class BpfObject:
 
     def program_at(self, section: str, insn: int) -> Program | None:
         """The function of ``section`` that contains slot ``insn``."""
-        for p in self.programs:
-            if p.section == section and p.start <= insn < p.end:
-                return p
-        return None
+        index = self._section_index.get(section)
+        return None if index is None else self._function_at(index, insn)
 
     # -- per-program use --------------------------------------------------------------------
 
+    @cached_property
+    def _section_index(self) -> dict[str, int]:
+        return {s.name: s.index for s in self.image.sections}
+
+    @cached_property
+    def _functions(self) -> dict[int, tuple[list[int], list[Program]]]:
+        """Section index -> (sorted start slots, functions): a bisect index."""
+        out: dict[int, tuple[list[int], list[Program]]] = {}
+        for p in sorted(self.programs, key=lambda p: (p.section_index, p.start)):
+            starts, progs = out.setdefault(p.section_index, ([], []))
+            starts.append(p.start)
+            progs.append(p)
+        return out
+
     def _function_at(self, section_index: int, slot: int) -> Program | None:
-        for p in self.programs:
-            if p.section_index == section_index and p.start <= slot < p.end:
-                return p
+        entry = self._functions.get(section_index)
+        if entry is None:
+            return None
+        starts, progs = entry
+        i = bisect.bisect_right(starts, slot) - 1
+        if i >= 0 and progs[i].start <= slot < progs[i].end:
+            return progs[i]
         return None
+
+    @cached_property
+    def _relocs_by_function(self) -> dict[tuple[int, int], list[int]]:
+        """Function key -> positions in ``relocations`` of the relocations inside it."""
+        out: dict[tuple[int, int], list[int]] = {}
+        for pos, r in enumerate(self.relocations):
+            if r.insn is None:
+                continue
+            func = self.program_at(r.section, r.insn)
+            if func is not None:
+                out.setdefault(func.key, []).append(pos)
+        return out
 
     @cached_property
     def _calls(self) -> dict[tuple[int, int], tuple[tuple[int, int], ...]]:
         """Function key -> keys of functions it calls or takes the address of."""
-        sec_index = {s.name: s.index for s in self.image.sections}
+        sec_index = self._section_index
         by_insn: dict[tuple[int, int], Relocation] = {}
         for r in self.relocations:
             if r.insn is not None:
@@ -391,32 +424,43 @@ class BpfObject:
             out[p.key] = tuple(targets)
         return out
 
+    @cached_property
+    def _by_key(self) -> dict[tuple[int, int], Program]:
+        return {p.key: p for p in self.programs}
+
     def reachable(self, prog: Program) -> tuple[Program, ...]:
         """``prog`` and every function it reaches through calls and callbacks."""
-        by_key = {p.key: p for p in self.programs}
         order = [prog.key]
+        seen = {prog.key}
         i = 0
         while i < len(order):
             for callee in self._calls.get(order[i], ()):
-                if callee not in order:
+                if callee not in seen:
+                    seen.add(callee)
                     order.append(callee)
             i += 1
-        return tuple(by_key[k] for k in order)
+        return tuple(self._by_key[k] for k in order)
 
     def program_use(self, prog: Program) -> ProgramUse:
+        """Helpers, kfuncs, maps and externs of ``prog`` and every function it reaches (cached)."""
+        cached = self._use_cache.get(prog.key)
+        if cached is None:
+            cached = self._use_cache[prog.key] = self._compute_use(prog)
+        return cached
+
+    def _compute_use(self, prog: Program) -> ProgramUse:
         funcs = self.reachable(prog)
         helpers: dict[int, str] = {}
         kfuncs: list[str] = []
         maps: list[str] = []
         externs: list[str] = []
-        keys = {(f.section, i) for f in funcs for i in range(f.start, f.end)}
         for f in funcs:
             for ins in f.insns:
                 if ins.kind is InsnKind.CALL_HELPER:
                     helpers.setdefault(ins.imm, ins.helper_name or f"helper#{ins.imm}")
-        for r in self.relocations:
-            if r.insn is None or (r.section, r.insn) not in keys:
-                continue
+        positions = sorted(pos for f in funcs for pos in self._relocs_by_function.get(f.key, ()))
+        for pos in positions:
+            r = self.relocations[pos]
             if r.kind is RelocKind.KFUNC and r.target not in kfuncs:
                 kfuncs.append(r.target)
             elif r.kind in (RelocKind.MAP, RelocKind.GLOBAL_DATA) and r.target not in maps:
