@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno as E
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,9 +171,6 @@ def with_min_kernel(feature: Feature, kind: str, name: str) -> Feature:
     if mk is None or feature.min_kernel is not None:
         return feature
     return Feature(feature.state, feature.reason, feature.source, mk, feature.by_prog_type)
-
-
-Runner = Callable[[Any, Callable[[int], None]], dict[str, Feature]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,10 +18,11 @@ from __future__ import annotations
 import contextlib
 import errno as E
 import os
+import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from bpfdoctor.kernelprofile import Feature
+from bpfdoctor.kernelprofile import Feature, release_tuple
 from bpfdoctor.knowledge import uapi
 from bpfdoctor.probe import asm, btf_facts
 from bpfdoctor.probe import syscall as sc
@@ -176,8 +177,6 @@ class LiveProber:
         return {}
 
     def ctx_version(self) -> tuple[int, int, int]:
-        from bpfdoctor.kernelprofile import release_tuple
-
         return release_tuple(self.ctx.release)
 
     def _load(self, name: str, insns: bytes, **extra: Any) -> sc.SyscallResult:
@@ -543,9 +542,7 @@ class LiveProber:
         with contextlib.closing(btf):
             if btf.fd is None:
                 return classify_failure(self.ctx, btf.errno, btf.log, "program BTF")
-            # one FUNC (type id 3) for the program starting at insn 0: insn_off, type_id
-            import struct
-
+            # one bpf_func_info {insn_off, type_id}: FUNC [3] starts at insn 0
             rec = struct.pack("<II", 0, 3)
             return self._try("BTF func_info", asm.return_zero(), prog_btf_fd=btf.fd.fd,
                              func_info=rec, func_info_rec_size=8)
