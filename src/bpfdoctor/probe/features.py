@@ -5,8 +5,10 @@ denial (EPERM/EACCES from capabilities, ``unprivileged_bpf_disabled``, lockdown,
 token) is ``denied``, never ``unsupported``; ``unknown`` is for what could not be asked. Every
 non-supported answer carries a reason a person can act on.
 
-Groups are registered here with the function that probes them live and, where vmlinux BTF
-can answer, the function that answers without loading anything (``btf_facts``).
+Groups (the ``--only`` names) are registered here with their progress weight and what they
+depend on; :class:`~bpfdoctor.probe.live.LiveProber` has one method per group, and
+:mod:`~bpfdoctor.probe.btf_facts` answers the groups vmlinux BTF can answer without loading.
+Minimum kernels come from the knowledge base (``KnowledgeBase.min_kernel``) when installed.
 """
 
 from __future__ import annotations
