@@ -68,6 +68,7 @@ class Btf:
         "_find_cache",
         "_name_index",
         "_names",
+        "_names_raw",
         "_offsets",
         "_ptr_size",
         "_str_cache",
@@ -110,6 +111,7 @@ class Btf:
         self.type_count = self.start_id + len(self._offsets) - 1
         self._check_name_offsets()
         self._name_index: dict[int, int] | None = None
+        self._names_raw: bytes | None = None
         self._cache: dict[int, BtfType] = {}
         self._find_cache: dict[str, list[int]] = {}
         self._str_cache: dict[int, str] = {}
@@ -491,18 +493,21 @@ class Btf:
         last = index.get(off)
         if last is None:
             return []
-        names = self._names
-        last_idx = last - self.start_id
-        # Earlier types with the same name_off (a FWD and its STRUCT, a TYPEDEF and its STRUCT),
-        # found with array.index (C speed) rather than a second dict.
+        # Earlier types with the same name_off (a FWD and its STRUCT, a TYPEDEF and its STRUCT):
+        # bytes.find of the packed u32 over the name_off array, C speed without a second dict.
+        if self._names_raw is None:
+            self._names_raw = self._names.tobytes()
+        raw = self._names_raw
+        needle = array("I", [off]).tobytes()
+        end = (last - self.start_id) * 4
         ids: list[int] = []
-        idx = -1
-        try:
-            while True:
-                idx = names.index(off, idx + 1, last_idx)
-                ids.append(self.start_id + idx)
-        except ValueError:
-            pass
+        pos = raw.find(needle, 0, end)
+        while pos >= 0:
+            if pos % 4 == 0:
+                ids.append(self.start_id + pos // 4)
+                pos = raw.find(needle, pos + 4, end)
+            else:
+                pos = raw.find(needle, pos + 1, end)
         ids.append(last)
         return ids
 
