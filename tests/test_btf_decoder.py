@@ -547,3 +547,13 @@ def test_c_type_every_kind() -> None:
     assert spelled["type_tag"] == 'int __attribute__((btf_type_tag("user")))'
     assert spelled["restrict"] == "int * restrict"
     assert spelled["enum64"] == "enum wide" and spelled["fwd_union"] == "union later_u"
+
+
+def test_overlapping_sections_rejected_and_empty_type_section_allowed() -> None:
+    blob = _small()
+    hdr = struct.unpack_from("<HBBIIIII", blob)
+    with pytest.raises(BtfError, match="overlap"):
+        Btf.from_bytes(_header(blob, str_off=hdr[4] + 4, str_len=8))
+    b = BtfBuilder()
+    empty = Btf.from_bytes(b.encode())
+    assert empty.type_count == 0 and empty.kind_counts() == {} and empty.find("x") == []

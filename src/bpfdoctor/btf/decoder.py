@@ -163,7 +163,7 @@ class Btf:
             raise self._err(f"type section offset {type_off} is not 4-byte aligned")
         if type_len % 4:
             raise self._err(f"type section length {type_len} is not a multiple of 4")
-        if type_off + type_len > str_off and str_off + str_len > type_off and str_len:
+        if type_len and str_len and type_off + type_len > str_off and str_off + str_len > type_off:
             raise self._err("type and string sections overlap")
         self.str_len = str_len
         type_sec = raw[hdr_len + type_off : hdr_len + type_off + type_len]
