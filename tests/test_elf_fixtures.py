@@ -288,3 +288,26 @@ def test_big_endian_build_reads_like_little_endian(be, le):
     assert jb["btf"]["kind_counts"] == jl["btf"]["kind_counts"]
     # bitfield access may take one more relocation on big-endian; the fields are the same
     assert {r["spec"] for r in jb["core"]} == {r["spec"] for r in jl["core"]}
+
+
+def _ident(name: str) -> str:
+    """bpftool gen skeleton's identifier for a map or program name (get_map_ident)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name.lstrip("."))
+
+
+@pytest.mark.bpftool
+@pytest.mark.parametrize("path", OBJECTS, ids=_id)
+def test_maps_and_programs_match_libbpf_skeleton(path, tmp_path):
+    """libbpf (through bpftool gen skeleton) opens the object and names its maps and programs."""
+    proc = subprocess.run(
+        ["bpftool", "gen", "skeleton", str(path), "name", "s"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"libbpf 1.1 cannot open it: {proc.stderr.strip().splitlines()[-1:]}")
+    block = proc.stdout.split("struct s {", 1)[1].split("\n};", 1)[0]
+    maps = set(re.findall(r"struct bpf_map \*(\w+);", block))
+    progs = set(re.findall(r"struct bpf_program \*(\w+);", block))
+    obj = BpfObject.open(path)
+    assert {p.name for p in obj.entry_programs} == progs
+    assert {_ident(m.name) for m in obj.maps} == maps
