@@ -147,8 +147,10 @@ def _read_lines(path: Path) -> frozenset[str]:
 
 
 def _module_loaders(directory: Path, base: Btf) -> dict[str, Callable[[], Btf]]:
+    if not directory.is_dir():  # an empty mapping would claim "this kernel has no module BTF"
+        raise InputError(f"artifacts.modules_btf: {directory} is not a directory")
     out: dict[str, Callable[[], Btf]] = {}
-    for f in sorted(directory.glob("*.btf")) if directory.is_dir() else ():
+    for f in sorted(directory.glob("*.btf")):
         out[f.stem] = functools.cache(functools.partial(_read_btf, f, base=base))
     return out
 
