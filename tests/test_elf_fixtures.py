@@ -311,3 +311,38 @@ def test_maps_and_programs_match_libbpf_skeleton(path, tmp_path):
     obj = BpfObject.open(path)
     assert {p.name for p in obj.entry_programs} == progs
     assert {_ident(m.name) for m in obj.maps} == maps
+
+
+_V4_TEXT = re.compile(r" s/= | s%= |= \(s(8|16|32)\)|bswap(16|32|64)|\bgotol\b|load_acquire|store_release")
+_JMP32_TEXT = re.compile(r"\bif w\d+ ")
+
+
+def _objdump_major() -> int:
+    if OBJDUMP is None:
+        return 0
+    out = subprocess.run([OBJDUMP, "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"LLVM version (\d+)", out)
+    return int(m.group(1)) if m else 0
+
+
+@pytest.mark.skipif(_objdump_major() < 17, reason="needs llvm-objdump >= 17 (ISA v4 syntax)")
+@pytest.mark.parametrize("path", OBJECTS, ids=_id)
+def test_isa_levels_agree_with_llvm_syntax(path):
+    """Independent of our opcode tables: LLVM's own v4 and JMP32 syntax marks the same insns."""
+    out = subprocess.run([OBJDUMP, "-d", str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    obj = BpfObject.open(path)
+    ours = {s.name: {i.idx: i for i in obj.decoded[s.index]} for s in obj.code_sections}
+    section = None
+    for line in out.splitlines():
+        if line.startswith("Disassembly of section "):
+            section = line[len("Disassembly of section "):].rstrip(":")
+            continue
+        m = re.match(r"^\s*(\d+):\s+(?:[0-9a-f]{2} ){8}\s*(.*)$", line)
+        if not m or section is None:
+            continue
+        insn = ours[section][int(m.group(1))]
+        text = m.group(2)
+        assert (insn.isa == 4) == bool(_V4_TEXT.search(text)), (section, line)
+        if _JMP32_TEXT.search(text):
+            assert insn.isa == 3 and insn.kind.value == "jump32", (section, line)
