@@ -101,6 +101,16 @@ def test_offline_targets_all_formats(tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["version"] == "2.1.0"
     assert "object" in proc.stderr.splitlines()[0] and "debian" in proc.stderr
     assert "FAIL" in (tmp_path / "summary.md").read_text()
+    # program findings point at the C line (line info), not only at the object
+    sarif = json.loads((tmp_path / "out.sarif").read_text())
+    regions = [loc["physicalLocation"] for r in sarif["runs"][0]["results"]
+               for loc in r["locations"] if "region" in loc["physicalLocation"]]
+    assert regions, "no result carries a source region"
+    for phys in regions:
+        uri = phys["artifactLocation"]["uri"]
+        assert uri.startswith("file:///") and uri.endswith(".bpf.c")
+        assert Path(uri.removeprefix("file://")).is_file()
+        assert phys["region"]["startLine"] >= 1
 
 
 @pytest.mark.kernel

@@ -193,31 +193,42 @@ def target_checks_available() -> bool:
 
 def _source_file(obj_path: str, file: str) -> str:
     """Line info names the file as the compiler saw it (``././x.bpf.c``, relative to where clang
-    ran). When that file sits beside the object, point at it so annotations are clickable."""
+    ran, which may be a parent of the object's directory). When that file can be found beside
+    the object or a few directories up, point at it so annotations are clickable; else keep
+    the compiler's name."""
     normal = os.path.normpath(file)
-    if not os.path.isabs(normal):
-        beside = Path(obj_path).parent / normal
-        if beside.is_file():
-            return display_path(beside)
-    elif Path(normal).is_file():
-        return display_path(Path(normal))
+    if os.path.isabs(normal):
+        return display_path(Path(normal)) if Path(normal).is_file() else normal
+    here = Path(obj_path).parent
+    candidates = [base / normal for base in (here, *list(here.parents)[:3])]
+    candidates.append(here / Path(normal).name)
+    for candidate in candidates:
+        if candidate.is_file():
+            return display_path(candidate)
     return normal
 
 
 def anchor_findings(obj: BpfObject, result: CheckResult) -> CheckResult:
     """Give program findings without a source line the C line of their instruction (when the
     finding names one) or of the program's first instruction, from .BTF.ext line info, so
-    SARIF and annotations can point at the C source instead of the object file."""
+    SARIF and annotations can point at the C source instead of the object file; and resolve
+    the compiler's relative file names to files that exist."""
     ext = obj.btf_ext
-    if ext is None:
-        return result
     programs = {p.name: p for p in obj.entry_programs}
     changed = False
     findings: list[Finding] = []
     for f in result.findings:
         loc = f.location
+        if loc is not None and loc.source_file and loc.source_line:
+            # already placed by the check: only make the compiler's file name findable
+            resolved = _source_file(result.object_path, loc.source_file)
+            if resolved != loc.source_file:
+                f = replace(f, location=replace(loc, source_file=resolved))
+                changed = True
+            findings.append(f)
+            continue
         prog = programs.get(f.program or "")
-        if prog is None or (loc is not None and loc.source_line):
+        if prog is None or ext is None:
             findings.append(f)
             continue
         insn = prog.start
