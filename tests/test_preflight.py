@@ -252,3 +252,14 @@ def test_a_bug_in_a_check_becomes_an_error_cell(monkeypatch: pytest.MonkeyPatch)
     assert cell.status == "error" and report.exit_code == 2
     assert cell.error is not None
     assert cell.error.startswith("internal error in bpfdoctor: KeyError: 'boom' at ")
+
+
+def test_an_unusable_target_stops_the_run_with_one_line(tmp_path: Path) -> None:
+    if not target_checks_available():
+        pytest.skip("target checks are not available in this build")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": "bpfdoctor.profile/1"}')
+    with pytest.raises(InputError) as err:
+        run_matrix([XDP], [parse_target(f"profile:{bad},name=broken")], jobs=1)
+    assert str(err.value).startswith("target 'broken': ")
+    assert "\n" not in str(err.value)

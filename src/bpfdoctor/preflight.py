@@ -386,6 +386,27 @@ def _make_cell(outcome: _Outcome, ignores: Sequence[Ignore], fail_on: Severity) 
                 findings, suppressed, None, outcome.seconds, outcome.inventory_only)
 
 
+def prepare_targets(specs: Sequence[TargetSpec]) -> None:
+    """Build every target once before the matrix starts.
+
+    A target that cannot be built (a malformed profile, an unreadable BTF) is a configuration
+    error: it stops the run with one line instead of failing every cell of its column. Built
+    targets are cached per process by ``bpfdoctor.targetload``, so serial runs and forked
+    workers reuse them instead of probing or reading again.
+    """
+    if not target_checks_available():
+        return
+    from bpfdoctor.targetload import resolve_target as build_target
+
+    for spec in specs:
+        if spec.kind == "none":
+            continue
+        try:
+            build_target(spec)
+        except BpfDoctorError as exc:
+            raise InputError(f"target {spec.name!r}: {exc}") from None
+
+
 def run_matrix(
     objects: Sequence[Path],
     targets: Sequence[TargetSpec],
@@ -416,6 +437,7 @@ def run_matrix(
             raise InputError(f"preflight: two targets are named {spec.name!r}; "
                              "label one with ,name=LABEL")
         seen.add(spec.name)
+    prepare_targets(specs)
     jobs = max(1, jobs or os.cpu_count() or 1)
     tasks = plan_tasks(names, specs, jobs)
     done: dict[tuple[str, str], Cell] = {}
