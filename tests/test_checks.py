@@ -65,8 +65,14 @@ def test_every_fixture_is_expected() -> None:
 
 
 def test_registry_metadata_is_complete() -> None:
-    for code, info in CHECKS.items():
-        assert re.fullmatch(r"KC\d{3}", code)
+    from bpfdoctor import inventory
+    from bpfdoctor.checks.registry import ALL_CHECKS, OBJECT_CHECKS
+
+    ob_codes = {v for k, v in vars(inventory).items() if isinstance(v, str) and
+                re.fullmatch(r"OB\d{3}", v)}
+    assert ob_codes == set(OBJECT_CHECKS)
+    for code, info in ALL_CHECKS.items():
+        assert re.fullmatch(r"(KC|OB)\d{3}", code)
         assert info.code == code and info.title and info.explanation
         assert isinstance(info.category, Category)
 

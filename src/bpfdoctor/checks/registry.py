@@ -1,4 +1,5 @@
-"""Metadata of the code checks (``KC*``): the same fields a data rule has.
+"""Metadata of the code checks (``KC*`` object x target, ``OB*`` object alone): the same
+fields a data rule has.
 
 Checks that need code (object x target) cannot be TOML patterns, but they get the same
 identity as rules: a stable code, a category from CONTRACT.md, a severity, a title, an
@@ -219,5 +220,48 @@ CHECKS: dict[str, CheckInfo] = {
 }
 
 
+# Findings of the object alone (bpfdoctor.inventory), whatever the target.
+OBJECT_CHECKS: dict[str, CheckInfo] = {
+    c.code: c
+    for c in (
+        _c("OB001", "section-unknown", C.SECTION_UNKNOWN, E,
+           "libbpf cannot tell the program type from the section name",
+           "libbpf maps SEC() names to program types with its section table; a name it does "
+           "not know fails the open ('missing BPF prog type, check ELF section name')."),
+        _c("OB002", "legacy-maps-section", C.LOADER_UNSUPPORTED, W,
+           "Legacy 'maps' section",
+           "struct bpf_map_def in SEC(\"maps\") is the pre-BTF map format: libbpf 1.0 and "
+           "later refuse it; iproute2 still reads its own struct bpf_elf_map."),
+        _c("OB003", "static-program", C.LOADER_UNSUPPORTED, E,
+           "Entry program declared static",
+           "libbpf 1.0+ only loads global functions in program sections as programs "
+           "('program is static and not supported')."),
+        _c("OB004", "invalid-instruction", C.ISA_UNSUPPORTED, E,
+           "Instruction no kernel accepts",
+           "An opcode or field combination that no verifier knows; the object is corrupt or "
+           "built by a broken toolchain."),
+        _c("OB005", "bad-relocation", C.LOADER_UNSUPPORTED, E,
+           "Relocation a loader cannot apply",
+           "A relocation against a symbol or section the loader does not handle fails the "
+           "object at open or relocation time."),
+        _c("OB006", "bad-map-definition", C.MAP_UNSUPPORTED, E,
+           "Map definition a loader rejects",
+           "The map definition is incomplete or malformed (missing max_entries, key or value "
+           "size where the map type needs them)."),
+        _c("OB007", "no-license", C.GPL_ONLY, INFO,
+           "No license section",
+           "Without SEC(\"license\") the program is not GPL-compatible: GPL-only helpers and "
+           "kfuncs will be refused."),
+        _c("OB008", "gpl-only-helper", C.GPL_ONLY, E,
+           "GPL-only helpers from a non-GPL program",
+           "The verifier refuses GPL-only helpers in programs whose license is not "
+           "GPL-compatible: 'cannot call GPL-restricted function from non-GPL compatible "
+           "program'."),
+    )
+}
+
+ALL_CHECKS: dict[str, CheckInfo] = {**OBJECT_CHECKS, **CHECKS}
+
+
 def info(code: str) -> CheckInfo:
-    return CHECKS[code]
+    return ALL_CHECKS[code]
