@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bpfdoctor.model import CheckResult
+from bpfdoctor.model import CheckResult, Finding
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -170,13 +170,38 @@ def _requirements(obj: dict[str, Any]) -> Table:
     return t
 
 
+def _needs(f: Finding, result: CheckResult) -> str:
+    """The requirement next to what the target has, and where that fact came from."""
+    ev = dict(f.evidence)
+    parts = []
+    need = ev.get("min_kernel") or ev.get("needs")
+    if need:
+        parts.append(f"needs {need}" + ("+" if str(need)[:1].isdigit() else ""))
+    if result.target.kind != "none":
+        parts.append(f"target {result.target.kernel or result.target.name or result.target.kind}")
+    if f.source:
+        parts.append(f"facts: {f.source}")
+    return "\n".join(parts) or "-"
+
+
 def _findings(result: CheckResult) -> Table | None:
+    """Findings grouped by program (object-wide ones first), errors first in each group."""
     if not result.findings:
         return None
     t = Table(title="Findings", title_justify="left")
-    for col in ("severity", "rule", "category", "program", "message"):
+    for col in ("severity", "rule", "category", "program", "message", "requirement vs target"):
         t.add_column(col, overflow="fold")
-    for f in result.findings:
+    rank = {"error": 0, "warning": 1, "info": 2}
+    ordered = sorted(
+        enumerate(result.findings),
+        key=lambda item: (item[1].program is not None, item[1].program or "",
+                          rank.get(item[1].severity.value, 3), item[0]),
+    )
+    current: object = object()
+    for _, f in ordered:
+        if f.program != current and current is not object:
+            t.add_section()
+        current = f.program
         sev = f.severity.value
         text = f.message
         loc = f.location
@@ -187,7 +212,7 @@ def _findings(result: CheckResult) -> Table | None:
         if f.fixes:
             text += "\n→ " + f.fixes[0]
         t.add_row(Text(sev, style=_SEVERITY_STYLE.get(sev, "")), f.rule, f.category.value,
-                  _opt(f.program), text)
+                  _opt(f.program), text, _needs(f, result))
     return t
 
 
@@ -200,6 +225,14 @@ def render(result: CheckResult, width: int = 120, color: bool = False) -> str:
     )
     obj = result.object_json
     console.print(_header(obj, result))
+    checked = result.target.kind != "none"
+    if checked:  # against a kernel, the answer comes first; the inventory follows
+        findings = _findings(result)
+        console.print()
+        if findings is None:
+            console.print(f"No problems found against {result.target.name or result.target.kind}.")
+        else:
+            console.print(findings)
     parts: list[Table | None] = [
         _programs(obj),
         _subprograms(obj),
@@ -208,7 +241,7 @@ def render(result: CheckResult, width: int = 120, color: bool = False) -> str:
         _externs(obj),
         _core(obj),
         _requirements(obj),
-        _findings(result),
+        None if checked else _findings(result),
     ]
     for part in parts:
         if part is not None:
