@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from bpfdoctor.check import run_check
 from bpfdoctor.elf.object import BpfObject
 from bpfdoctor.loadcheck import merge
-from bpfdoctor.check import run_check
 from bpfdoctor.probe.loader.load import LoadOptions, load_object
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +25,13 @@ FIX = ROOT / "fixtures" / "elf"
 MANIFEST = tomllib.loads((FIX / "manifest.toml").read_text())["object"]
 FAIL = [o for o in MANIFEST if o["kind"] == "fail"]
 ALL = [o["object"] for o in MANIFEST]
+# bpftool's libbpf 1.1 stops before loading any program on these (big-endian objects, legacy
+# `maps`, iproute2 map definitions, map_extra as __ulong, SEC names newer than 1.1); our loader
+# handles them, so there is no bpftool verdict to compare with.
+LIBBPF_LIMITS = ("loader-unsupported", "section-unknown", "toolchain")
+LIBBPF_11_CANNOT = ["arena.bpf.o", "be_core_relos.bpf.o", "be_maps_btf.bpf.o", "be_subprogs.bpf.o",
+                    "be_xdp_lb.bpf.o", "iproute2_maps.bpf.o", "legacy_maps.bpf.o",
+                    "new_sections.bpf.o"]
 
 
 def _annotation(source: str, key: str) -> str | None:
@@ -43,6 +50,18 @@ def _cli(args: list[str], prefix: list[str] | None = None, **kw: object) -> subp
     return subprocess.run([*(prefix or []), sys.executable, "-m", "bpfdoctor", *args],
                           capture_output=True, text=True, check=False, timeout=300, cwd=ROOT,
                           **kw)  # type: ignore[call-overload]
+
+
+def _new_ids(what: str, before: set[int]) -> set[int]:
+    """Objects that appeared since ``before``. The kernel frees closed maps and programs after
+    an RCU grace period or from a workqueue, so ask again for a while before calling it a leak."""
+    new: set[int] = set()
+    for _ in range(50):
+        new = _ids(what) - before
+        if not new:
+            return new
+        time.sleep(0.1)
+    return new
 
 
 def _ids(what: str) -> set[int]:
@@ -90,13 +109,16 @@ def test_verdicts_match_bpftool_loadall() -> None:
         ours = {p.program: p.ok for p in load_object(obj).programs}
         theirs = load_with_bpftool(obj)
         if theirs.error_category is not None:
-            unopened.append(name)
+            if theirs.error_category in LIBBPF_LIMITS:
+                unopened.append(name)  # libbpf 1.1 itself cannot handle it: no verdict
+            else:  # refused before any program (a map): so must at least one of ours be
+                assert not all(ours.values()), f"{name}: bpftool failed, we loaded everything"
             continue
         for p in theirs.programs:
             assert ours.get(p.program) == p.ok, f"{name}: {p.program}: bpftool ok={p.ok}"
             compared += 1
     assert compared >= 60
-    assert len(unopened) <= 8, unopened
+    assert sorted(unopened) == sorted(LIBBPF_11_CANNOT), unopened
 
 
 @pytest.mark.kernel
@@ -111,8 +133,8 @@ def test_nothing_left_behind() -> None:
         obj = BpfObject.open(FIX / name)
         merge(run_check(obj), load_object(obj, LoadOptions()))
     assert set(os.listdir("/proc/self/fd")) == fds
-    assert _ids("prog") - progs == set()
-    assert _ids("map") - maps == set()
+    assert _new_ids("prog", progs) == set()
+    assert _new_ids("map", maps) == set()
 
 
 @pytest.mark.kernel
@@ -133,8 +155,8 @@ def test_interrupted_run_leaves_nothing() -> None:
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode != 0
     assert "Traceback" not in err
-    assert _ids("prog") - progs == set()
-    assert _ids("map") - maps == set()
+    assert _new_ids("prog", progs) == set()
+    assert _new_ids("map", maps) == set()
 
 
 def _permission_run(prefix: list[str]) -> None:

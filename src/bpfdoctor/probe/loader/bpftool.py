@@ -2,7 +2,7 @@
 
 Runs ``bpftool -d prog loadall OBJ DIR`` inside a private mount namespace
 (``unshare --mount --propagation private``) with its own bpffs mounted on a temporary
-directory: the pins libbpf makes are visible to nobody else and vanish, with the programs and
+directory (and on /sys/fs/bpf, where libbpf pins ``pinning=by_name`` maps): the pins libbpf makes are visible to nobody else and vanish, with the programs and
 maps they hold, when the namespace ends, even if bpftool is killed. Its output is split per
 program: libbpf loads programs in ELF order and stops at the first failure, so programs before
 the failing one loaded, the failing one gets its own verifier log, and later ones were never
@@ -23,6 +23,9 @@ from bpfdoctor.probe.loader.load import ObjectLoad, ProgramAttempt, selected_pro
 TIMEOUT = 600
 _SCRIPT = """
 mount -t bpf bpf "$1" || exit 97
+# libbpf pins maps with pinning=by_name under /sys/fs/bpf: give it an empty bpffs there too,
+# private to this namespace, so pinned maps are created fresh (as our own loader does).
+[ -d /sys/fs/bpf ] && mount -t bpf bpf /sys/fs/bpf
 shift
 "$@"
 rc=$?

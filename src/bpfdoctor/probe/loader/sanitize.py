@@ -126,9 +126,19 @@ def fixup_btf(btf: Btf, image: ElfImage) -> FixedBtf:
         if sym.in_section and sym.name and sym.type in ("object", "notype"):
             sym_off.setdefault((sym.shndx, sym.name), sym.value)
 
+    # libbpf bpf_object__add_programs(): a global function with hidden or internal visibility
+    # is marked static in BTF, so the verifier checks it in its caller's context.
+    hidden = {sym.name for sym in image.symbols
+              if sym.type == "func" and sym.bind in ("global", "weak") and sym.visibility in (1, 2)}
     for idx, pos in enumerate(btf._offsets):
         info = words[pos + 1]
-        if wire.btf_info_kind(info) != wire.BTF_KIND_DATASEC:
+        kind = wire.btf_info_kind(info)
+        if kind == wire.BTF_KIND_FUNC and hidden and btf.name_of(btf.start_id + idx) in hidden:
+            if wire.btf_info_vlen(info) != wire.BTF_FUNC_STATIC:
+                words[pos + 1] = wire.btf_info(wire.BTF_KIND_FUNC, wire.BTF_FUNC_STATIC, False)
+                note("hidden global FUNC -> static")
+            continue
+        if kind != wire.BTF_KIND_DATASEC:
             continue
         tid = btf.start_id + idx
         name = btf.name_of(tid)
