@@ -50,22 +50,24 @@ def objects() -> list[Path]:
     return sorted((REPO / "fixtures" / "elf").glob("**/*.bpf.o"))
 
 
-def run(jobs: int) -> tuple[float, PreflightReport]:
+def run(jobs: int, forced: bool = False) -> tuple[float, PreflightReport]:
     start = time.perf_counter()
-    report = run_matrix(objects(), targets(), jobs=jobs)
+    kwargs = {"min_parallel_seconds": 0.0} if forced else {}
+    report = run_matrix(objects(), targets(), jobs=jobs, **kwargs)
     return time.perf_counter() - start, report
 
 
-def cold_run(jobs: int) -> dict[str, float]:
+def cold_run(jobs: int, forced: bool = False) -> dict[str, Any]:
     """One matrix in a fresh interpreter, as a CI invocation sees it (no warm caches)."""
     code = (
         "import json, sys, time; sys.path.insert(0, sys.argv[1]); "
         "t0 = time.perf_counter(); import bench_preflight as b; "
-        "wall, rep = b.run(int(sys.argv[2])); "
-        "print(json.dumps({'wall': wall, 'total': time.perf_counter() - t0, "
+        "wall, rep = b.run(int(sys.argv[2]), sys.argv[3] == '1'); "
+        "print(json.dumps({'wall': wall, 'total': time.perf_counter() - t0, 'jobs': rep.jobs, "
         "'cells': [[c.target.kind, c.seconds, c.status] for c in rep.cells]}))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(jobs)],
+    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(jobs),
+                          "1" if forced else "0"],
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out)  # type: ignore[no-any-return]
 
@@ -79,20 +81,21 @@ def main() -> None:
     objs, tgts = objects(), targets()
     print(f"matrix: {len(objs)} objects x {len(tgts)} targets = {len(objs) * len(tgts)} cells; "
           f"each run in a fresh interpreter")
-    runs: dict[int, list[dict[str, Any]]] = {}
-    for jobs in sorted({1, args.jobs}):
-        runs[jobs] = [cold_run(jobs) for _ in range(args.repeat)]
-        walls = [r["wall"] for r in runs[jobs]]
-        totals = [r["total"] for r in runs[jobs]]
-        print(f"wall, {jobs} worker(s): best {min(walls):.3f}s  median "
-              f"{statistics.median(walls):.3f}s  (matrix only; with imports: best "
-              f"{min(totals):.3f}s)  [{args.repeat} runs]")
-    if len(runs) > 1:
-        best1 = min(r["wall"] for r in runs[1])
-        bestn = min(r["wall"] for r in runs[args.jobs])
-        print(f"speed-up with {args.jobs} workers: {best1 / bestn:.2f}x")
+    configs = [("serial", 1, False), (f"{args.jobs} workers, adaptive (default)", args.jobs, False),
+               (f"{args.jobs} workers, forced", args.jobs, True)]
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for label, jobs, forced in configs:
+        runs[label] = [cold_run(jobs, forced) for _ in range(args.repeat)]
+        walls = [r["wall"] for r in runs[label]]
+        totals = [r["total"] for r in runs[label]]
+        used = sorted({r["jobs"] for r in runs[label]})
+        print(f"wall, {label:32s}: best {min(walls):.3f}s  median {statistics.median(walls):.3f}s"
+              f"  (with imports: best {min(totals):.3f}s; processes used: {used})")
+    best = {label: min(r["wall"] for r in rs) for label, rs in runs.items()}
+    for label in list(best)[1:]:
+        print(f"speed-up vs serial, {label}: {best['serial'] / best[label]:.2f}x")
 
-    cells = runs[1][-1]["cells"]
+    cells = runs["serial"][-1]["cells"]
     per = [c[1] for c in cells]
     print(f"per check (one cell, 1 worker, inside the worker): mean "
           f"{statistics.mean(per) * 1e3:.2f} ms, median {statistics.median(per) * 1e3:.2f} ms, "

@@ -57,7 +57,7 @@ def test_plan_tasks_is_target_major_and_keeps_workers_busy() -> None:
 def test_matrix_is_object_major_and_same_serial_or_parallel() -> None:
     objects = [GPL, LEGACY, XDP]
     serial = run_matrix(objects, TARGETS, jobs=1)
-    parallel = run_matrix(objects, TARGETS, jobs=2)
+    parallel = run_matrix(objects, TARGETS, jobs=2, min_parallel_seconds=0)
     assert summary(serial.cells) == summary(parallel.cells)
     assert parallel.jobs == 2 and serial.jobs == 1
     assert [(c.object_path.rsplit("/", 1)[-1], c.target.name) for c in serial.cells] == [
@@ -111,7 +111,7 @@ def test_ignores_suppress_with_reason() -> None:
 def test_unreadable_object_is_an_error_cell(tmp_path: Path) -> None:
     bad = tmp_path / "broken.bpf.o"
     bad.write_bytes(b"\x7fELF" + b"\0" * 12)
-    report = run_matrix([bad, XDP], TARGETS[:2], jobs=2)
+    report = run_matrix([bad, XDP], TARGETS[:2], jobs=2, min_parallel_seconds=0)
     errors = [c for c in report.cells if c.status == "error"]
     assert len(errors) == 2 and all(c.error and "broken.bpf.o" in c.error for c in errors)
     assert report.exit_code == 2
@@ -263,3 +263,11 @@ def test_an_unusable_target_stops_the_run_with_one_line(tmp_path: Path) -> None:
         run_matrix([XDP], [parse_target(f"profile:{bad},name=broken")], jobs=1)
     assert str(err.value).startswith("target 'broken': ")
     assert "\n" not in str(err.value)
+
+
+def test_small_matrices_stay_in_process_unless_forced() -> None:
+    objects = [GPL, LEGACY, XDP, ELF / "globals.bpf.o"]
+    adaptive = run_matrix(objects, TARGETS, jobs=2, min_parallel_seconds=3600)
+    forced = run_matrix(objects, TARGETS, jobs=2, min_parallel_seconds=0)
+    assert adaptive.jobs == 1 and forced.jobs == 2
+    assert summary(adaptive.cells) == summary(forced.cells)

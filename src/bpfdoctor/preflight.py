@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 CellStatus = Literal["pass", "fail", "error"]
 
+# Below this much predicted serial CPU work, starting worker processes (and warming their
+# caches again, ~0.1-0.2 s each) costs more than it saves (bench/bench_preflight.py, 2 cores).
+PARALLEL_MIN_SECONDS = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class Suppressed:
@@ -417,12 +421,15 @@ def run_matrix(
     jobs: int | None = None,
     on_cell: Callable[[Cell], None] | None = None,
     config_source: str | None = None,
+    min_parallel_seconds: float = PARALLEL_MIN_SECONDS,
 ) -> PreflightReport:
     """Check every object against every target; ``on_cell`` is told as each cell finishes.
 
+    Work spreads over ``jobs`` processes (default: all cores) unless the matrix is predicted
+    to take less than ``min_parallel_seconds`` serially (``0`` always spreads).
     A target without its own loader gets the run-wide ``loader``. Objects that cannot be read
-    and targets that cannot be built give ``error`` cells, not an exception, so one bad input
-    does not hide the rest of the matrix.
+    give ``error`` cells, not an exception, so one bad input does not hide the rest of the
+    matrix; a target that cannot be built at all stops the run (:func:`prepare_targets`).
     """
     if not objects:
         raise InputError("preflight: no objects to check (give OBJ arguments or `objects` in the config)")
@@ -450,6 +457,19 @@ def run_matrix(
                 on_cell(cell)
 
     workers = min(jobs, len(tasks))
+    if workers > 1 and len(names) > 2 and min_parallel_seconds > 0:
+        # Check the first two objects against every target here: the first warms what forked
+        # workers inherit (the knowledge base, built targets and their lazy indexes), the
+        # second measures what one more object costs once warm. When the rest is too little
+        # work to repay starting workers (and warming their caches again), finish here.
+        for spec in specs:
+            collect(_run_task(_Task(spec, (names[0],))))
+        second = time.process_time()  # CPU, not wall: a busy machine must not look like work
+        for spec in specs:
+            collect(_run_task(_Task(spec, (names[1],))))
+        predicted = (time.process_time() - second) * (len(names) - 2)
+        tasks = plan_tasks(names[2:], specs, jobs)
+        workers = 1 if predicted < min_parallel_seconds else min(jobs, len(tasks))
     if workers <= 1:
         for task in tasks:
             collect(_run_task(task))
