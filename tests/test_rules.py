@@ -110,6 +110,8 @@ def test_valid_rule_text_loads() -> None:
         (("title = \"t\"", "title = \"t\"\ncolour = 1"), "'colour'"),
         (("R{reg} bad", "R{register} bad"), "placeholder {register}"),
         (("code = \"VF999\"", "code = \"VF998\""), "file name"),
+        (("title = \"t\"", "title = \"t\"\nrequire_cause = true"), "'require_cause'"),
+        (("[[match]]", "[[match]]\ncondition = \"no-such-condition\""), "needs exactly one"),
     ],
 )
 def test_invalid_rule_is_one_clear_error(change: tuple[str, str], needle: str) -> None:

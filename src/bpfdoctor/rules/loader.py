@@ -7,6 +7,7 @@ placeholder no pattern captures each raise one ``RuleError`` naming the file and
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -45,7 +46,8 @@ _DIALECTS = frozenset(
 
 _TOP_KEYS = {
     "code", "name", "category", "severity", "title", "priority", "dialects", "match", "cause",
-    "message", "fixes", "references", "explanation", "tests", "confidence", "aliases",
+    "message", "fixes", "references", "explanation", "tests", "confidence",
+    "require_cause",
 }
 _MATCH_KEYS = {"pattern", "literal", "condition"}
 _CAUSE_KEYS = {"id", "evidence", "window", "confidence", "message", "fixes", "title"}
@@ -206,6 +208,13 @@ class _Validator:
             cases=self._cases(data.get("tests", {})),
             path=self.file,
         )
+        require_cause = data.get("require_cause", False)
+        if not isinstance(require_cause, bool):
+            raise self.fail("require_cause", "must be true or false")
+        if require_cause and not any(c.evidence for c in causes):
+            raise self.fail("require_cause", "needs at least one [[cause]] with evidence")
+        if require_cause:
+            rule = dataclasses.replace(rule, require_cause=True)
         self._placeholders(rule)
         return rule
 

@@ -1,5 +1,12 @@
 """The rule model: what one ``rules/<CODE>.toml`` file becomes after validation.
 
+``docs/rule-schema.md`` is the contract. Optional keys this engine adds (all default to the
+documented behaviour when absent): top-level ``confidence`` (of the rule when no cause is
+selected, default medium) and ``require_cause`` (only a diagnosis when a cause's evidence was
+found); in ``[[match]]``, ``literal`` (override the prefilter literal derived from the pattern)
+or ``condition`` instead of ``pattern`` (a whole-log condition, see ``CONDITIONS``); in
+``[[cause]]``, ``title``; in test cases, ``category``.
+
 Patterns are compiled once at load time; each carries the literal substring any match must
 contain (``literal``), so the matcher can skip a line with one ``in`` test before running a
 regular expression.
@@ -98,6 +105,9 @@ class Rule:
     confidence: Confidence = Confidence.MEDIUM
     cases: tuple[RuleCase, ...] = ()
     path: str = ""
+    # optional key `require_cause = true`: the rule is only a diagnosis when one of its causes'
+    # evidence was found (a generic message line that means something specific in context)
+    require_cause: bool = False
 
     @property
     def patterns(self) -> tuple[LinePattern, ...]:

@@ -50,6 +50,8 @@ def ranked(matcher: Matcher, dialect: str) -> tuple[Ranked, ...]:
         if rule.dialects and dialect not in rule.dialects:
             continue
         diag = _diagnosis(matcher, entry)
+        if rule.require_cause and "cause" not in dict(diag.captures):
+            continue
         key = (
             rule.severity.rank,
             rule.priority,
