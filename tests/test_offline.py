@@ -348,3 +348,37 @@ def test_profile_show_rejects_non_profiles(tmp_path: Path) -> None:
     bad.write_text('{"schema": "something/1"}')
     res = runner.invoke(app, ["profile", "show", str(bad)])
     assert isinstance(res.exception, BpfDoctorError)
+
+
+@needs_vmlinux
+@pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("objcopy") is None,
+                    reason="needs gcc and objcopy")
+def test_from_kernel_vmlinux_elf_gives_banner_release_and_kallsyms(tmp_path: Path) -> None:
+    """An uncompressed vmlinux: .BTF, and .rodata with linux_banner and the kallsyms tables."""
+    (tmp_path / "k.c").write_text("int x;\n")
+    subprocess.run(["gcc", "-c", str(tmp_path / "k.c"), "-o", str(tmp_path / "k.o")],
+                   check=True)
+    (tmp_path / "rodata").write_bytes(b"Linux version 6.18.7-test (me@host) #1 SMP\0\0\0\0\0\0"
+                                      + _kallsyms_blob([*SYMS, "Tdo_unlinkat"], seqs=True))
+    shutil.copy(VMLINUX, tmp_path / "btf")
+    elf = tmp_path / "vmlinux"
+    subprocess.run(["objcopy", "--add-section", f".rodata={tmp_path / 'rodata'}",
+                    "--add-section", f".BTF={tmp_path / 'btf'}", str(tmp_path / "k.o"),
+                    str(elf)], check=True, capture_output=True)
+    (tmp_path / "config").write_text(CONFIG)
+    kernel = build(KernelFiles(vmlinux=elf, config=tmp_path / "config"))
+    assert kernel.profile.host.kernel_release == "6.18.7-test"
+    assert kernel.profile.host.arch == "x86_64"
+    assert kernel.functions_source == "kallsyms"
+    assert kernel.functions is not None and "do_unlinkat" in kernel.functions
+    assert kernel.modules is None and kernel.kconfig_complete
+
+
+@needs_vmlinux
+def test_btf_alone_estimates_a_lower_bound_and_says_so() -> None:
+    kernel = build(KernelFiles(btf=VMLINUX))
+    assert kernel.profile.host.kernel_version.startswith("estimated from BTF enums")
+    assert any("pass --kernel-version" in n for n in kernel.notes)
+    assert any("no function list" in n for n in kernel.notes)
+    assert kernel.functions is None and not kernel.kconfig_complete
+    assert "tracing" not in kernel.profile.features  # no config: kprobe support unknown
