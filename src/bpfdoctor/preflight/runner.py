@@ -1,14 +1,9 @@
-"""The preflight matrix: every object checked against every target, on all cores.
+"""Running the matrix: targets built once, work spread over processes when it pays.
 
-The core returns a frozen :class:`PreflightReport`; renderers (table, JSON, SARIF, JUnit,
-GitHub) and the CLI work from that one value. Each cell is one ``run_check(object, target)``
-call from :mod:`bpfdoctor.check`; this module adds only what a matrix needs: fan-out over
-processes, suppression of ignored rules (kept, with their reason, so reports can show them),
-a per-cell verdict against ``--fail-on``, and the compact table.
-
-Work is split by target (resolving a target is the expensive part) and each worker reads an
-object once and reuses it across targets; ``CheckResult`` is a frozen dataclass, so results cross the process
-boundary by pickling.
+Tasks are one target against a slice of objects, because building a target (probing the live
+kernel, indexing a vmlinux BTF) costs far more than checking one object against it; workers
+read each object once and reuse it for every target. ``CheckResult`` is a frozen dataclass, so
+results cross the process boundary by pickling.
 """
 
 from __future__ import annotations
@@ -20,145 +15,24 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from bpfdoctor.config import Ignore, PreflightConfig
 from bpfdoctor.errors import BpfDoctorError, InputError
-from bpfdoctor.model import CheckResult, Finding, Location, Severity, TargetInfo
+from bpfdoctor.model import CheckResult, Finding, Severity, TargetInfo
+from bpfdoctor.preflight.anchor import anchor_findings, display_path
+from bpfdoctor.preflight.model import Cell, PreflightReport, Suppressed
 from bpfdoctor.targets import DEFAULT_LOADER, LoaderSpec, TargetSpec
 
 if TYPE_CHECKING:
     from bpfdoctor.elf.object import BpfObject
 
-CellStatus = Literal["pass", "fail", "error"]
-
 # Below this much predicted serial CPU work, starting worker processes (and warming their
 # caches again, ~0.1-0.2 s each) costs more than it saves (bench/bench_preflight.py, 2 cores).
 PARALLEL_MIN_SECONDS = 0.5
 
-
-@dataclass(frozen=True, slots=True)
-class Suppressed:
-    """A finding an ``[[ignore]]`` entry removed from the verdict, with the reason given."""
-
-    finding: Finding
-    reason: str
-    rule_pattern: str
-
-
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """One object x one target: the check result, what was suppressed, and the verdict."""
-
-    object_path: str
-    target: TargetSpec
-    status: CellStatus
-    result: CheckResult | None = None
-    findings: tuple[Finding, ...] = ()  # after ignores, most severe first
-    suppressed: tuple[Suppressed, ...] = ()
-    error: str | None = None
-    seconds: float = 0.0
-    inventory_only: bool = False  # target checks unavailable: only object-level findings
-
-    @property
-    def first_code(self) -> str | None:
-        return self.findings[0].rule if self.findings else None
-
-    @property
-    def programs(self) -> tuple[str, ...]:
-        if self.result is None:
-            return ()
-        progs = self.result.object_json.get("programs", [])
-        return tuple(str(p.get("name", "")) for p in progs if isinstance(p, dict))
-
-
-@dataclass(frozen=True, slots=True)
-class PreflightReport:
-    """The whole matrix, in object-major order, with what the run was configured to do."""
-
-    objects: tuple[str, ...]
-    targets: tuple[TargetSpec, ...]
-    cells: tuple[Cell, ...]
-    fail_on: Severity = Severity.ERROR
-    loader: LoaderSpec = DEFAULT_LOADER
-    seconds: float = 0.0
-    jobs: int = 1
-    config_source: str | None = None
-    ignores: tuple[Ignore, ...] = field(default_factory=tuple)
-
-    def cell(self, object_path: str, target_name: str) -> Cell:
-        for c in self.cells:
-            if c.object_path == object_path and c.target.name == target_name:
-                return c
-        raise KeyError((object_path, target_name))
-
-    @property
-    def results(self) -> tuple[CheckResult, ...]:
-        return tuple(c.result for c in self.cells if c.result is not None)
-
-    @property
-    def errors(self) -> tuple[Cell, ...]:
-        return tuple(c for c in self.cells if c.status == "error")
-
-    @property
-    def failures(self) -> tuple[Cell, ...]:
-        return tuple(c for c in self.cells if c.status == "fail")
-
-    @property
-    def verdict(self) -> CellStatus:
-        if self.errors:
-            return "error"
-        return "fail" if self.failures else "pass"
-
-    @property
-    def exit_code(self) -> int:
-        """CONTRACT.md: 2 when a cell could not be checked, 1 on a failing cell, else 0."""
-        return {"error": 2, "fail": 1, "pass": 0}[self.verdict]
-
-
-# -- matrix table --------------------------------------------------------------------------
-
-def cell_text(cell: Cell) -> str:
-    """Compact cell: ``FAIL KC003``, ``pass``, ``pass (KC010)`` for below-threshold findings."""
-    if cell.status == "error":
-        return "ERROR"
-    mark = "*" if cell.inventory_only else ""
-    if cell.status == "fail":
-        return f"FAIL{mark} {cell.first_code}" if cell.first_code else f"FAIL{mark}"
-    return f"pass{mark} ({cell.first_code})" if cell.first_code else f"pass{mark}"
-
-
-def matrix_rows(report: PreflightReport) -> list[list[str]]:
-    """Header row then one row per object: rows objects, columns targets."""
-    rows = [["object", *(t.name for t in report.targets)]]
-    by_key = {(c.object_path, c.target.name): c for c in report.cells}
-    for obj in report.objects:
-        row = [obj]
-        for t in report.targets:
-            c = by_key.get((obj, t.name))
-            row.append(cell_text(c) if c is not None else "-")
-        rows.append(row)
-    return rows
-
-
-def render_table(report: PreflightReport) -> str:
-    """Plain fixed-width table (readable in any CI log, no colour codes)."""
-    rows = matrix_rows(report)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, row in enumerate(rows):
-        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    if any(c.inventory_only for c in report.cells):
-        lines.append("* object-level checks only: kernel target checks are not available in "
-                     "this build")
-    return "\n".join(lines) + "\n"
-
-
-# -- running -------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class _Task:
@@ -193,66 +67,6 @@ def target_checks_available() -> bool:
             raise
         return False
     return callable(getattr(checks, "check_object", None))
-
-
-def _source_file(obj_path: str, file: str) -> str:
-    """Line info names the file as the compiler saw it (``././x.bpf.c``, relative to where clang
-    ran, which may be a parent of the object's directory). When that file can be found beside
-    the object or a few directories up, point at it so annotations are clickable; else keep
-    the compiler's name."""
-    normal = os.path.normpath(file)
-    if os.path.isabs(normal):
-        return display_path(Path(normal)) if Path(normal).is_file() else normal
-    here = Path(obj_path).parent
-    candidates = [base / normal for base in (here, *list(here.parents)[:3])]
-    candidates.append(here / Path(normal).name)
-    for candidate in candidates:
-        if candidate.is_file():
-            return display_path(candidate)
-    return normal
-
-
-def anchor_findings(obj: BpfObject, result: CheckResult) -> CheckResult:
-    """Give program findings without a source line the C line of their instruction (when the
-    finding names one) or of the program's first instruction, from .BTF.ext line info, so
-    SARIF and annotations can point at the C source instead of the object file; and resolve
-    the compiler's relative file names to files that exist."""
-    ext = obj.btf_ext
-    programs = {p.name: p for p in obj.entry_programs}
-    changed = False
-    findings: list[Finding] = []
-    for f in result.findings:
-        loc = f.location
-        if loc is not None and loc.source_file and loc.source_line:
-            # already placed by the check: only make the compiler's file name findable
-            resolved = _source_file(result.object_path, loc.source_file)
-            if resolved != loc.source_file:
-                f = replace(f, location=replace(loc, source_file=resolved))
-                changed = True
-            findings.append(f)
-            continue
-        prog = programs.get(f.program or "")
-        if prog is None or ext is None:
-            findings.append(f)
-            continue
-        insn = prog.start
-        if loc is not None and loc.insn is not None and prog.start <= loc.insn < prog.end:
-            insn = loc.insn  # else it is in a subprogram of another section: use the entry
-        line = ext.line_for(prog.section, insn)
-        if line is None or line.line <= 0:
-            findings.append(f)
-            continue
-        findings.append(replace(f, location=Location(
-            object_path=loc.object_path if loc is not None else result.object_path,
-            section=prog.section,
-            insn=loc.insn if loc is not None else None,
-            source_file=_source_file(result.object_path, line.file),
-            source_line=line.line,
-            source_column=line.column or None,
-            source_text=line.text.strip() or None,
-        )))
-        changed = True
-    return replace(result, findings=tuple(findings)) if changed else result
 
 
 def _open_object(path: str) -> BpfObject:
@@ -348,15 +162,6 @@ def _anchor(path: str, root: Path, what: str) -> Path:
     if not p.exists():
         raise InputError(f"{what}: {path} does not exist (relative to {root})")
     return p
-
-
-def display_path(path: Path, cwd: Path | None = None) -> str:
-    """Relative to the working directory when below it (clickable in CI), else absolute."""
-    cwd = cwd or Path.cwd()
-    try:
-        return path.resolve().relative_to(cwd.resolve()).as_posix()
-    except ValueError:
-        return path.resolve().as_posix()
 
 
 def apply_ignores(
