@@ -1,15 +1,16 @@
 """Apply the catalogue to a streamed log: line patterns, cause evidence, whole-log conditions.
 
-Memory stays bounded whatever the log size: per rule only the first and last hit are kept
-(with the context window captured at that moment), and evidence that may sit anywhere in the
-log is tracked as "seen once" per pattern.
+Memory stays bounded whatever the log size: per rule only the last hit is kept (with a few
+lines of context; cause evidence in the window is resolved when the hit happens), at most
+three matched lines, and evidence that may sit anywhere in the log is tracked as "seen once"
+per pattern or looked up in a bounded history of candidate lines.
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bpfdoctor.knowledge import uapi
 from bpfdoctor.logs.scan import LineContext, LogScanner
@@ -19,6 +20,7 @@ from bpfdoctor.rules.schema import Catalogue, Cause, LinePattern, Rule
 
 HISTORY = 4096  # recent candidate lines kept for evidence that may sit anywhere
 HISTORY_LINE = 2048
+KEEP_CONTEXT = 16  # lines of the window kept with a hit once its cause evidence is resolved
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -39,9 +41,8 @@ class Hit:
 
 @dataclass(slots=True)
 class RuleHits:
-    """Hits of one rule (mutable accumulator): first, last and how many."""
+    """Hits of one rule (mutable accumulator): the last one, how many, a few of their lines."""
 
-    first: Hit
     last: Hit
     count: int = 1
     lines: list[tuple[int, str]] = field(default_factory=list)
@@ -129,10 +130,13 @@ class Matcher:
         captures: tuple[tuple[str, str], ...],
         context: LineContext | None,
     ) -> None:
-        hit = Hit(rule, lineno, text, captures, context, self._window_evidence(rule, context))
+        evidence = self._window_evidence(rule, context)
+        if context is not None and len(context.before) > KEEP_CONTEXT:
+            context = replace(context, before=context.before[-KEEP_CONTEXT:])
+        hit = Hit(rule, lineno, text, captures, context, evidence)
         entry = self.hits.get(rule.code)
         if entry is None:
-            self.hits[rule.code] = RuleHits(hit, hit, 1, [(lineno, text)], dict(captures))
+            self.hits[rule.code] = RuleHits(hit, 1, [(lineno, text)], dict(captures))
             return
         entry.last = hit
         entry.count += 1
