@@ -3,39 +3,44 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import textwrap
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-yaml = pytest.importorskip("yaml")
 
 needs_cli = pytest.mark.skipif(shutil.which("bpfdoctor") is None,
                                reason="the bpfdoctor console script is not on PATH")
 
 
-def action() -> dict[str, object]:
-    doc = yaml.safe_load((REPO / "action.yml").read_text())
-    assert isinstance(doc, dict)
-    return doc
-
-
 def preflight_script() -> str:
-    steps = action()["runs"]["steps"]  # type: ignore[index]
-    (step,) = [s for s in steps if s.get("id") == "preflight"]
-    assert step["shell"] == "bash"
-    return str(step["run"])
+    """The ``run: |`` block of the step with ``id: preflight`` (no YAML library needed)."""
+    lines = (REPO / "action.yml").read_text().splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.strip() == "id: preflight")
+    run = next(i for i in range(start, len(lines)) if lines[i].strip() == "run: |")
+    indent = len(lines[run]) - len(lines[run].lstrip())
+    body: list[str] = []
+    for ln in lines[run + 1:]:
+        if ln.strip() and len(ln) - len(ln.lstrip()) <= indent:
+            break
+        body.append(ln)
+    return textwrap.dedent("\n".join(body))
 
 
 def test_action_is_composite_and_installs_with_pip() -> None:
-    doc = action()
+    yaml = pytest.importorskip("yaml")
+    doc = yaml.safe_load((REPO / "action.yml").read_text())
     runs = doc["runs"]
-    assert isinstance(runs, dict) and runs["using"] == "composite"
+    assert runs["using"] == "composite"
     install = [s for s in runs["steps"] if s.get("name") == "Install bpfdoctor"]
     assert install and "pip install" in install[0]["run"]
-    assert {"exit-code", "sarif-file"} <= set(doc["outputs"])  # type: ignore[arg-type]
+    (step,) = [s for s in runs["steps"] if s.get("id") == "preflight"]
+    assert step["shell"] == "bash" and step["run"].strip() == preflight_script().strip()
+    assert {"exit-code", "sarif-file"} <= set(doc["outputs"])
 
 
 def run_step(tmp_path: Path, **inputs: str) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
@@ -69,10 +74,13 @@ def test_action_script_reports_unmatched_glob(tmp_path: Path) -> None:
 
 @needs_cli
 def test_pre_commit_hooks_name_real_commands() -> None:
-    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
-    assert {h["id"] for h in hooks} == {"bpfdoctor-preflight", "bpfdoctor-check"}
-    for hook in hooks:
-        assert hook["language"] == "python"
-        argv = hook["entry"].split()
-        proc = subprocess.run([*argv, "--help"], capture_output=True, text=True, check=False)
+    text = (REPO / ".pre-commit-hooks.yaml").read_text()
+    ids = re.findall(r"^- id: (\S+)$", text, re.MULTILINE)
+    entries = re.findall(r"^  entry: (.+)$", text, re.MULTILINE)
+    languages = re.findall(r"^  language: (\S+)$", text, re.MULTILINE)
+    assert ids == ["bpfdoctor-preflight", "bpfdoctor-check"]
+    assert languages == ["python", "python"] and len(entries) == 2
+    for entry in entries:
+        proc = subprocess.run([*entry.split(), "--help"], capture_output=True, text=True,
+                              check=False)
         assert proc.returncode == 0, proc.stderr
