@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "fixtures" / "elf"
 MANIFEST = tomllib.loads((FIX / "manifest.toml").read_text())["object"]
 FAIL = [o for o in MANIFEST if o["kind"] == "fail"]
-ALL = [o["object"] for o in MANIFEST]
+LOADFAIL = tomllib.loads((FIX / "loadfail" / "manifest.toml").read_text())["object"]
+ALL = [o["object"] for o in MANIFEST] + [f"loadfail/{o['object']}" for o in LOADFAIL]
 # bpftool's libbpf 1.1 stops before loading any program on these (big-endian objects, legacy
 # `maps`, iproute2 map definitions, map_extra as __ulong, SEC names newer than 1.1); our loader
 # handles them, so there is no bpftool verdict to compare with.
@@ -87,6 +88,35 @@ def test_failing_fixture_primary_category(entry: dict[str, object]) -> None:
     assert failed[0]["diagnoses"][0]["category"] == entry["expected_category"]
     load_findings = [f for f in doc["findings"] if f.get("source") == "load"]
     assert load_findings[0]["category"] == entry["expected_category"]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("entry", LOADFAIL, ids=[o["name"] for o in LOADFAIL])
+def test_loadfail_program_diagnosed_from_live_log(entry: dict[str, str]) -> None:
+    """The 16 programs written for --load: each fails here and its primary diagnosis, taken
+    from the live verifier log, has the category its source names."""
+    obj = BpfObject.open(FIX / "loadfail" / entry["object"])
+    result = merge(run_check(obj), load_object(obj))
+    (load,) = result.loads
+    assert not load.ok and load.errno
+    assert load.diagnoses[0].category.value == entry["expected_category"], load.verifier_log_tail
+    assert load.insns_processed is not None
+    assert result.verdict == "fail"
+
+
+def test_loadfail_sources_and_objects_match() -> None:
+    sources = {p.name.removesuffix(".c") for p in (FIX / "loadfail").glob("*.bpf.c")}
+    objects = {p.name.removesuffix(".o") for p in (FIX / "loadfail").glob("*.bpf.o")}
+    assert sources == objects == {o["object"].removesuffix(".o") for o in LOADFAIL}
+    assert len(LOADFAIL) >= 15
+    assert len({o["expected_category"] for o in LOADFAIL}) >= 12
+
+
+@pytest.mark.clang
+def test_loadfail_objects_are_fresh_builds() -> None:
+    proc = subprocess.run([sys.executable, str(FIX / "loadfail" / "build.py"), "--check"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.kernel
