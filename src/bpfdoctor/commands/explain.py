@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -53,7 +54,9 @@ def register(app: typer.Typer) -> None:
             from bpfdoctor.report.explain_text import render as render_text
 
             use_color = color if color is not None else (output is None and sys.stdout.isatty())
-            text = render_text(result, catalogue, color=use_color, all_diagnoses=not primary_only)
+            width = shutil.get_terminal_size((100, 24)).columns if use_color else 100
+            text = render_text(result, catalogue, color=use_color, width=width,
+                               all_diagnoses=not primary_only)
             if output is not None:
                 write_output(text, output)
             else:
