@@ -330,3 +330,10 @@ def test_old_spelling_register_state_of_named_register() -> None:
     d = explain_text(log).diagnoses[0]
     assert d.rule == "VF002"
     assert d.register_state is not None and d.register_state.startswith("R0=map_value_or_null")
+
+
+def test_structured_reason_block_is_read_like_any_line() -> None:
+    log = "Verification failed:\n  Reason: R1 invalid mem access 'scalar'\n  Suggestion: check it\n"
+    result = explain_text(log)
+    assert result.diagnoses[0].rule == "VF005"
+    assert result.dialect == "kernel"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bpfdoctor.logs.dialect import DialectVotes
 from bpfdoctor.logs.verifier import (
@@ -205,11 +205,11 @@ class LogScanner:
         elif s.startswith("stack depth "):
             depth = parse_stack_depth(s)
             if depth is not None:
-                self.stats = _replace_stats(self.stats, stack_depth=depth)
+                self.stats = replace(self.stats, stack_depth=depth)
         elif s.startswith("verification time "):
             usec = parse_verification_time(s)
             if usec is not None:
-                self.stats = _replace_stats(self.stats, verification_time_usec=usec)
+                self.stats = replace(self.stats, verification_time_usec=usec)
 
     def context(self) -> LineContext:
         """Context of the line just fed: parse the remembered raw lines now, not per line."""
@@ -250,9 +250,3 @@ class LogScanner:
         if name is None and self.programs:
             name = self.programs[0][1]
         return name
-
-
-def _replace_stats(stats: VerifierStats, **changes: object) -> VerifierStats:
-    from dataclasses import replace
-
-    return replace(stats, **changes)  # type: ignore[arg-type]
