@@ -60,10 +60,13 @@ def run(jobs: int, forced: bool = False) -> tuple[float, PreflightReport]:
 def cold_run(jobs: int, forced: bool = False) -> dict[str, Any]:
     """One matrix in a fresh interpreter, as a CI invocation sees it (no warm caches)."""
     code = (
-        "import json, sys, time; sys.path.insert(0, sys.argv[1]); "
+        "import json, resource, sys, time; sys.path.insert(0, sys.argv[1]); "
         "t0 = time.perf_counter(); import bench_preflight as b; "
         "wall, rep = b.run(int(sys.argv[2]), sys.argv[3] == '1'); "
+        "ru = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]; "
+        "cpu = sum(r.ru_utime + r.ru_stime for r in ru); "
         "print(json.dumps({'wall': wall, 'total': time.perf_counter() - t0, 'jobs': rep.jobs, "
+        "'cpu': cpu, "
         "'cells': [[c.target.kind, c.seconds, c.status] for c in rep.cells]}))"
     )
     out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(jobs),
@@ -89,12 +92,19 @@ def main() -> None:
         walls = [r["wall"] for r in runs[label]]
         totals = [r["total"] for r in runs[label]]
         used = sorted({r["jobs"] for r in runs[label]})
+        cpu = min(r["cpu"] for r in runs[label])
         print(f"wall, {label:32s}: best {min(walls):.3f}s  median {statistics.median(walls):.3f}s"
-              f"  (with imports: best {min(totals):.3f}s; processes used: {used})")
+              f"  (with imports: best {min(totals):.3f}s; CPU incl. workers {cpu:.2f}s; "
+              f"processes used: {used})")
     best = {label: min(r["wall"] for r in rs) for label, rs in runs.items()}
     for label in list(best)[1:]:
         print(f"speed-up vs serial, {label}: {best['serial'] / best[label]:.2f}x")
 
+    n_cells = len(objs) * len(tgts)
+    serial_cpu = min(r["cpu"] for r in runs["serial"])
+    print(f"per check, CPU (serial process CPU incl. imports / cells): "
+          f"{serial_cpu / n_cells * 1e3:.2f} ms; load average now {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores (wall times above are only meaningful on an idle machine)")
     cells = runs["serial"][-1]["cells"]
     per = [c[1] for c in cells]
     print(f"per check (one cell, 1 worker, inside the worker): mean "
