@@ -51,6 +51,7 @@ from bpfdoctor.targets import (
 )
 
 CONFIG_NAMES = ("bpfdoctor.toml", "pyproject.toml")
+COMMAND_LINE = "<command line>"  # the source of a configuration built from flags alone
 
 _TOP_KEYS = frozenset({"objects", "targets", "loader", "fail-on", "ignore", "jobs"})
 _IGNORE_KEYS = frozenset({"rule", "object", "program", "target", "reason"})

@@ -86,7 +86,13 @@ def preflight(
     """Check objects against a matrix of target kernels; fail the pipeline on findings."""
     from dataclasses import replace
 
-    from bpfdoctor.config import PreflightConfig, expand_objects, find_config, load_config
+    from bpfdoctor.config import (
+        COMMAND_LINE,
+        PreflightConfig,
+        expand_objects,
+        find_config,
+        load_config,
+    )
     from bpfdoctor.preflight import render_table, run_config
     from bpfdoctor.targets import parse_loader, parse_target
 
@@ -98,7 +104,7 @@ def preflight(
     cwd = Path.cwd()
     config_path = config if config is not None else find_config(cwd)
     cfg = (load_config(config_path) if config_path is not None
-           else PreflightConfig(source="<command line>", root=cwd))
+           else PreflightConfig(source=COMMAND_LINE, root=cwd))
     if target:
         cfg = replace(cfg, targets=tuple(parse_target(t) for t in target))
     if loader is not None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bpfdoctor.config import Ignore, PreflightConfig
+from bpfdoctor.config import COMMAND_LINE, Ignore, PreflightConfig
 from bpfdoctor.errors import BpfDoctorError, InputError
 from bpfdoctor.model import CheckResult, Finding, Severity, TargetInfo
 from bpfdoctor.preflight.anchor import anchor_findings, display_path
@@ -304,5 +304,5 @@ def run_config(
     return run_matrix(
         objects, targets, loader=config.loader, fail_on=config.fail_on,
         ignores=config.ignores, jobs=jobs or config.jobs, on_cell=on_cell,
-        config_source=config.source,
+        config_source=None if config.source == COMMAND_LINE else config.source,
     )
