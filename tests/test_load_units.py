@@ -149,3 +149,37 @@ def test_compare_reads_saved_results(tmp_path: Path) -> None:
                                          peak_states=4),))
     table = compare_table(cur, read_previous(good))
     assert "+50 (+50.0%)" in table and "-1 (-20.0%)" in table
+
+
+def test_kfunc_prototype_checked_like_libbpf() -> None:
+    """A FWD-declared struct in a kfunc prototype is not compatible with the kernel's STRUCT
+    (libbpf: "func_proto [N] incompatible with kernel [M]"); a defined struct is."""
+    from bpfdoctor.btf import BtfBuilder
+
+    kernel = BtfBuilder()
+    st = kernel.add_struct("task_struct", 4, [])
+    proto = kernel.add_func_proto(kernel.add_ptr(st), [("p", kernel.add_ptr(st))])
+    kernel.add_func("bpf_task_acquire", proto)
+    vmlinux = Btf.from_bytes(kernel.encode())
+    obj = BpfObject.open(FIX / "loadfail" / "task_acquire_leak.bpf.o")
+    ext = Externals(map_fds={}, kconfig_offsets={}, vmlinux=lambda: vmlinux,
+                    kallsyms=lambda name: None)
+    insns = Relocator(obj, ext, with_btf=False).prepare(obj.entry_programs[0]).insns
+    calls = [struct.unpack_from("<BBhi", insns, i * 8) for i in range(len(insns) // 8)]
+    kid = vmlinux.find("bpf_task_acquire")[0]
+    assert any(c == 0x85 and r >> 4 == 2 and imm == kid for c, r, _o, imm in calls)
+
+
+def test_kfunc_prototype_mismatch_is_kfunc_error() -> None:
+    from bpfdoctor.btf import BtfBuilder
+
+    kernel = BtfBuilder()
+    i = kernel.add_int("int", 4, signed=True)
+    kernel.add_func("bpf_task_acquire", kernel.add_func_proto(i, [("p", i)]))
+    vmlinux = Btf.from_bytes(kernel.encode())
+    obj = BpfObject.open(FIX / "loadfail" / "task_acquire_leak.bpf.o")
+    ext = Externals(map_fds={}, kconfig_offsets={}, vmlinux=lambda: vmlinux,
+                    kallsyms=lambda name: None)
+    with pytest.raises(RelocError, match="incompatible with kernel") as info:
+        Relocator(obj, ext, with_btf=False).prepare(obj.entry_programs[0])
+    assert info.value.category == "kfunc"

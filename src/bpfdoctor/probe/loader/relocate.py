@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bpfdoctor.btf.decoder import Btf
-from bpfdoctor.btf.relocate import POISON_IMM, calc_relo
+from bpfdoctor.btf.relocate import POISON_IMM, calc_relo, types_are_compat
 from bpfdoctor.elf.image import Symbol
 from bpfdoctor.elf.insns import INSN_SIZE, InsnKind
 from bpfdoctor.elf.object import BpfObject, Program
@@ -253,7 +253,8 @@ class Relocator:
     def _kfunc(self, f: Program, at: int, name: str, out: bytearray, prepared: Prepared) -> None:
         vmlinux = self.ext.vmlinux()
         tid = _find(vmlinux, name, "FUNC")
-        if tid is not None:
+        if tid is not None and vmlinux is not None:
+            self._check_kfunc_proto(name, tid, vmlinux)
             _set_src(out, at, BPF_PSEUDO_KFUNC_CALL)
             _set_off(out, at, 0)
             _set_imm(out, at, tid)
@@ -267,6 +268,26 @@ class Relocator:
             f"extern (func ksym) '{name}': not found in kernel BTF"
             + ("" if vmlinux is not None else " (no /sys/kernel/btf/vmlinux)")
             + "; module BTF is not searched by this loader", "kfunc", "ESRCH")
+
+    def _check_kfunc_proto(self, name: str, kernel_id: int, vmlinux: Btf) -> None:
+        """libbpf ``bpf_object__resolve_ksym_func_btf_id()``: the declared prototype must be
+        compatible with the kernel's (``bpf_core_types_are_compat``)."""
+        btf = self.obj.btf
+        if btf is None:
+            return
+        local = _find(btf, name, "FUNC")
+        if local is None:
+            return
+        lproto, kproto = btf.type(local).type, vmlinux.type(kernel_id).type
+        if lproto is None or kproto is None:
+            return
+        try:
+            ok = types_are_compat(btf, lproto, vmlinux, kproto)
+        except BtfError:
+            ok = True
+        if not ok:
+            raise RelocError(f"extern (func ksym) '{name}': func_proto [{lproto}] incompatible "
+                             f"with kernel [{kproto}]", "kfunc", "EINVAL")
 
     def _ksym(self, f: Program, at: int, name: str, out: bytearray, prepared: Prepared) -> None:
         btf = self.obj.btf
