@@ -268,3 +268,12 @@ def test_bpftool_loader_option() -> None:
     ld = doc["object"]["programs"][0]["load"]
     assert ld["ok"] is False and ld["errno"] == "EACCES"
     assert ld["diagnoses"][0]["category"] == "null-check-missing"
+
+
+@pytest.mark.kernel
+def test_refused_btf_falls_back_like_libbpf() -> None:
+    """isa_v4's BTF has a FUNC whose argument the kernel refuses: like libbpf, load without
+    BTF (and say so) rather than fail."""
+    result = load_object(BpfObject.open(FIX / "isa_v4.bpf.o"))
+    assert all(p.ok for p in result.programs)
+    assert any("loading without BTF" in s for s in result.steps)

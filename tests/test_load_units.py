@@ -183,3 +183,20 @@ def test_kfunc_prototype_mismatch_is_kfunc_error() -> None:
     with pytest.raises(RelocError, match="incompatible with kernel") as info:
         Relocator(obj, ext, with_btf=False).prepare(obj.entry_programs[0])
     assert info.value.category == "kfunc"
+
+
+def test_sanitize_for_old_kernel_rewrites_missing_kinds() -> None:
+    """What the loader sends a kernel without DATASEC/FUNC/decl tags: same type count, none of
+    the missing kinds left (libbpf bpf_object__sanitize_btf)."""
+    from bpfdoctor.probe.loader.sanitize import sanitize_for_kernel
+
+    obj = BpfObject.open(FIX / "globals.bpf.o")
+    assert obj.btf is not None
+    fixed = fixup_btf(obj.btf, obj.image).data
+    blob, changes = sanitize_for_kernel(fixed, frozenset({"datasec", "func", "decl_tag"}))
+    assert changes
+    out = Btf.from_bytes(blob)
+    kinds = {out.kind_of(t).name for t in out.ids()}
+    assert not kinds & {"DATASEC", "VAR", "FUNC", "FUNC_PROTO", "DECL_TAG"}
+    assert out.type_count == Btf.from_bytes(fixed).type_count
+    assert sanitize_for_kernel(fixed, frozenset()) == (fixed, ())

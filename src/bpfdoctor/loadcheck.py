@@ -115,7 +115,8 @@ def finding_of(d: Diagnosis) -> Finding:
 
 def merge(check: CheckResult, result: ObjectLoad, permission_reason: str = "") -> CheckResult:
     """``check`` with each program's load result and its diagnoses added as findings."""
-    loads = tuple(program_load(a, permission_reason) for a in result.programs)
+    loads = tuple(replace(program_load(a, permission_reason), steps=result.steps + a.steps)
+                  for a in result.programs)  # object steps (BTF, maps) shown with each program
     extra: list[Finding] = []
     if result.error_category is not None:
         extra.append(Finding(
@@ -141,6 +142,39 @@ def _release() -> str | None:
 
 def load_steps(result: ObjectLoad) -> tuple[str, ...]:
     return result.steps
+
+
+def render_loads_text(results: list[CheckResult]) -> str:
+    """Plain per-program table of a ``--load`` run, appended to the text report."""
+    out: list[str] = []
+    for r in results:
+        if not r.loads:
+            continue
+        out.append(f"Load on {r.target.kernel or 'this kernel'}: {r.object_path}")
+        rows = [("program", "verdict", "errno", "insns", "states", "peak", "stack", "usec",
+                 "diagnosis")]
+        for ld in r.loads:
+            primary = ld.diagnoses[0] if ld.diagnoses else None
+            rows.append((
+                ld.program, "ok" if ld.ok else "FAILED", ld.errno or "",
+                _num(ld.insns_processed), _num(ld.total_states), _num(ld.peak_states),
+                ld.stack_depth or "", _num(ld.verification_time_usec),
+                f"{primary.rule} {primary.category.value}: {primary.title}" if primary else "",
+            ))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        out.extend("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                   for row in rows)
+        shared = r.loads[0].steps if r.loads else ()
+        out.extend(f"  · {step}" for step in shared)
+        for ld in r.loads:
+            if not ld.ok and ld.verifier_log_tail:
+                out.append(f"  -- {ld.program}: last lines of the verifier log --")
+                out.extend("    " + line for line in ld.verifier_log_tail.splitlines()[-6:])
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def _num(value: int | None) -> str:
+    return "" if value is None else str(value)
 
 
 # -- --compare ---------------------------------------------------------------------------------

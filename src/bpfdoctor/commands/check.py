@@ -121,6 +121,10 @@ def check(
         width = shutil.get_terminal_size((120, 40)).columns if to_tty else 120
         color = to_tty and "NO_COLOR" not in os.environ
         text = render_many(results, width=width, color=color)
+        if live_loader is not None:
+            from bpfdoctor.loadcheck import render_loads_text
+
+            text += render_loads_text(results)
     write_output(text, output)
     if compared is not None:
         from bpfdoctor.loadcheck import compare_table

@@ -28,6 +28,8 @@ BPF_MAP_TYPE_HASH_OF_MAPS = 13
 BPF_MAP_TYPE_RINGBUF = 27
 BPF_MAP_TYPE_STRUCT_OPS = 26
 BPF_F_MMAPABLE = 0x400
+# libbpf bpf_object__create_map(): these map types never get BTF key/value ids.
+_NO_BTF_MAPS = frozenset({4, 7, 8, 12, 13, 14, 15, 16, 17, 18, 22, 23, 25})
 _FD_VALUE_MAPS = frozenset({3, 4, 12, 13})  # prog array, perf event array, map-in-map
 _NAME_OK = re.compile(r"[^A-Za-z0-9_.]")
 
@@ -145,8 +147,8 @@ def _create_one(
     key_id = value_id = 0
     if btf_fd and spec.origin == "btf":
         key_id, value_id = btf_kv_ids(obj.btf, spec.name)
-        if spec.type_id in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS):
-            key_id = value_id = 0  # libbpf never sends BTF for map-in-map
+        if spec.type_id in _NO_BTF_MAPS:
+            key_id = value_id = 0
     elif btf_fd and spec.origin == "data" and spec.btf_value_type_id:
         value_id = spec.btf_value_type_id
     res = syscall.map_create(
