@@ -13,7 +13,19 @@ from dataclasses import dataclass
 
 from bpfdoctor.model import Category, Severity
 
-DOCS = "https://github.com/bpfdoctor/bpfdoctor/blob/main/docs/checks.md"
+# Upstream documentation each category of check points to (real pages, not ours).
+KERNEL_BPF_DOCS = "https://docs.kernel.org/bpf/"
+CATEGORY_REFERENCES: dict[Category, tuple[str, ...]] = {
+    Category.CORE_RELO: ("https://nakryiko.com/posts/bpf-core-reference-guide/",),
+    Category.SECTION_UNKNOWN: ("https://docs.kernel.org/bpf/libbpf/program_types.html",),
+    Category.LOADER_UNSUPPORTED: ("https://docs.kernel.org/bpf/libbpf/program_types.html",),
+    Category.HELPER_UNAVAILABLE: ("https://man7.org/linux/man-pages/man7/bpf-helpers.7.html",),
+    Category.GPL_ONLY: ("https://docs.kernel.org/bpf/bpf_licensing.html",),
+    Category.KFUNC: ("https://docs.kernel.org/bpf/kfuncs.html",),
+    Category.VMLINUX_BTF_MISSING: ("https://docs.kernel.org/bpf/btf.html",),
+    Category.MODULE_BTF_MISSING: ("https://docs.kernel.org/bpf/btf.html",),
+    Category.BTF_REJECTED: ("https://docs.kernel.org/bpf/btf.html",),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +38,13 @@ class CheckInfo:
     explanation: str
 
     @property
-    def help_uri(self) -> str:
-        return f"{DOCS}#{self.code.lower()}"
+    def references(self) -> tuple[str, ...]:
+        return CATEGORY_REFERENCES.get(self.category, (KERNEL_BPF_DOCS,))
+
+    @property
+    def doc_anchor(self) -> str:
+        """Where the generated reference describes it: docs/checks.md#<code>."""
+        return f"docs/checks.md#{self.code.lower()}"
 
 
 def _c(code: str, name: str, cat: Category, sev: Severity, title: str, expl: str) -> CheckInfo:

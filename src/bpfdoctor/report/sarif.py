@@ -84,54 +84,22 @@ def _rule_file_meta(code: str) -> RuleMeta | None:
 
 
 def _check_registry_meta(code: str) -> RuleMeta | None:
-    """Metadata of code checks (``KC...``) from ``bpfdoctor.checks.registry``, if it exists.
+    """Metadata of the code checks (``KC*``, ``OB*``) from ``bpfdoctor.checks.registry``."""
+    from bpfdoctor.checks.registry import ALL_CHECKS
 
-    The registry is duck-typed here (``get(code)`` or a ``CHECKS``/``REGISTRY`` mapping, with
-    ``name``/``title``/``description``/``references`` attributes) so this renderer does not
-    break while that package is being written.
-    """
-    try:
-        from bpfdoctor.checks import registry  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    entry: Any = None
-    getter = getattr(registry, "get", None)
-    if callable(getter):
-        entry = getter(code)
-    else:
-        for attr in ("CHECKS", "REGISTRY", "checks"):
-            table = getattr(registry, attr, None)
-            if isinstance(table, dict):
-                entry = table.get(code)
-                break
+    entry = ALL_CHECKS.get(code)
     if entry is None:
         return None
-
-    def text(*names: str) -> str | None:
-        for n in names:
-            v = getattr(entry, n, None)
-            if isinstance(v, str) and v:
-                return v
-        return None
-
-    refs = getattr(entry, "references", ()) or ()
-    help_uri = getattr(entry, "help_uri", None)
-    if not (isinstance(help_uri, str) and help_uri.startswith(("http://", "https://"))):
-        help_uri = next((r for r in refs if isinstance(r, str) and r.startswith("http")), None)
-    title = text("title")
-    explanation = text("description", "explanation", "what")
-    help_md = text("help")
-    if help_md is None and explanation is not None:
-        help_md = f"## {code}: {title or code}\n\n{explanation}\n"
     return RuleMeta(
         code=code,
-        name=text("name"),
-        title=title,
-        full_description=explanation,
-        help_markdown=help_md,
-        help_uri=help_uri,
-        category=str(getattr(entry, "category", "") or "") or None,
-        severity=str(getattr(entry, "severity", "") or "") or None,
+        name=entry.name,
+        title=entry.title,
+        full_description=entry.explanation,
+        help_markdown=f"## {code}: {entry.title}\n\n{entry.explanation}\n\nSee "
+                      f"{entry.doc_anchor}.\n",
+        help_uri=entry.references[0],
+        category=entry.category.value,
+        severity=entry.severity.value,
     )
 
 
