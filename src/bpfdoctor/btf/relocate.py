@@ -529,7 +529,9 @@ def find_candidates(local: Btf, local_id: int, targ: Btf) -> tuple[int, ...]:
     if not ess:
         return ()
     found = []
-    for tid in targ.find_prefixed(ess):
+    # Candidates are the exact essential name and its ___flavors: two cheap lookups instead
+    # of every name that merely starts with it (``file`` would match thousands).
+    for tid in sorted(set(targ.find(ess)) | set(targ.find_prefixed(ess + "___"))):
         tt = targ.type(tid)
         if tt.name and essential_name(tt.name) == ess and _kind_core_compat(tt, lt):
             found.append(tid)
