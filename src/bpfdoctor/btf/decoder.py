@@ -66,7 +66,6 @@ class Btf:
     __slots__ = (
         "_cache",
         "_find_cache",
-        "_str_off_cache",
         "_first_index",
         "_name_index",
         "_names",
@@ -74,6 +73,7 @@ class Btf:
         "_offsets",
         "_ptr_size",
         "_str_cache",
+        "_str_off_cache",
         "_strings",
         "_words",
         "base",
