@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from bpfdoctor.errors import ProbeError
 from bpfdoctor.model import FeatureState
 
 SCHEMA = "bpfdoctor.profile/1"
+# A full probe is ~100 KB; kernel artifacts (BTF, symbol lists) live in files beside it.
+MAX_PROFILE_BYTES = 64 << 20
 
 # Feature groups under ``features`` (keys name things as libbpf/bpftool do).
 GROUPS: tuple[str, ...] = (
@@ -458,7 +461,17 @@ def load(path: str | Path) -> KernelProfile:
     """Read and validate a saved profile."""
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        st = p.stat()
+        # A FIFO would block the read forever and /dev/zero never ends: only regular files.
+        if not stat.S_ISREG(st.st_mode):
+            what = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            raise ProbeError(f"cannot read profile {p}: {what}")
+        if st.st_size > MAX_PROFILE_BYTES:
+            raise ProbeError(f"{p}: {st.st_size} bytes is too large for a kernel profile")
+        with p.open("rb") as f:
+            raw = f.read(MAX_PROFILE_BYTES + 1)
+        if len(raw) > MAX_PROFILE_BYTES:
+            raise ProbeError(f"{p}: too large for a kernel profile")
     except OSError as exc:
         raise ProbeError(f"cannot read profile {p}: {exc.strerror or exc}") from None
     try:

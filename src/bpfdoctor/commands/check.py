@@ -97,6 +97,7 @@ def check(
         live_loader, loader = loader or "native", None
     specs = target_specs(live, profile or [], kernel_btf, kconfig, kernel_version,
                          target or [], loader)
+    _refuse_special_files(specs, compare)
     chosen: list[TargetSpec | None] = list(specs) if specs else [None]
     compared = None
     if live_loader is not None:
@@ -133,6 +134,21 @@ def check(
             typer.echo(compare_table(r, compared), err=fmt == "json", nl=False)
     severities = [f.severity for r in results for f in r.findings]
     raise typer.Exit(exit_code_for(severities, threshold))
+
+
+def _refuse_special_files(specs: list[TargetSpec], compare: Path | None) -> None:
+    """Every file check reads must be a regular file: a FIFO or /dev/zero would hang or eat
+    memory in the readers (profiles, kernel BTF, kconfig, --compare). Objects are refused the
+    same way by ``BpfObject.open`` itself."""
+    from bpfdoctor.commands.common import require_regular_file
+
+    for spec in specs:
+        if spec.kind in ("profile", "btf") and spec.value is not None:
+            require_regular_file(spec.value, "profile" if spec.kind == "profile" else "kernel BTF")
+        if spec.kconfig is not None:
+            require_regular_file(spec.kconfig, "kconfig")
+    if compare is not None:
+        require_regular_file(compare, "--compare")
 
 
 def target_specs(

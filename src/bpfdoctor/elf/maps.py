@@ -126,17 +126,27 @@ def _map_type_ref(btf: Btf, map_name: str, member: str, tid: int) -> tuple[int, 
     return target, btf.size_of(target), describe_type(btf, target)
 
 
-def describe_type(btf: Btf, tid: int) -> str:
-    """``struct flow_key``, ``__u32``, ``u8[16]``: short, for tables."""
+_DESCRIBE_DEPTH = 32  # deeper than any real declarator; a corrupt .BTF can make a loop
+
+
+def describe_type(btf: Btf, tid: int, depth: int = 0) -> str:
+    """``struct flow_key``, ``__u32``, ``u8[16]``: short, for tables.
+
+    The depth bound matters: a pointer or array that (through corrupt BTF) leads back to itself
+    would otherwise recurse until Python gives up with a traceback instead of one error line.
+    """
+    if depth > _DESCRIBE_DEPTH:
+        raise BtfError(f".BTF: type [{tid}]: reference loop (or a chain deeper than "
+                       f"{_DESCRIBE_DEPTH} types)")
     t = btf.type(tid)
     if t.kind.name == "ARRAY" and t.array is not None:
-        return f"{describe_type(btf, t.array.type)}[{t.array.nelems}]"
+        return f"{describe_type(btf, t.array.type, depth + 1)}[{t.array.nelems}]"
     if t.kind.name == "PTR" and t.type is not None:
-        return describe_type(btf, t.type) + " *"
+        return describe_type(btf, t.type, depth + 1) + " *"
     if t.kind.name in ("TYPEDEF", "INT", "FLOAT"):
         return t.name
     if t.kind.name in ("CONST", "VOLATILE", "RESTRICT", "TYPE_TAG") and t.type is not None:
-        return describe_type(btf, t.type)
+        return describe_type(btf, t.type, depth + 1)
     return t.describe()
 
 

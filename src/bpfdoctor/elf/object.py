@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import stat
 import struct
 from dataclasses import dataclass
 from functools import cached_property
@@ -108,14 +109,25 @@ class BpfObject:
 
     @classmethod
     def open(cls, path: str | Path) -> BpfObject:
+        """Read a regular file of at most MAX_OBJECT_SIZE bytes.
+
+        Anything else is refused before it is opened: a FIFO would block the open forever and
+        ``/dev/zero`` or ``/dev/urandom`` never end, so reading them would hang or eat memory.
+        """
         p = Path(path)
         try:
-            if p.is_dir():
+            st = p.stat()
+            if stat.S_ISDIR(st.st_mode):
                 raise ElfError(f"{p}: is a directory, not a BPF object file")
-            size = p.stat().st_size
-            if size > MAX_OBJECT_SIZE:
-                raise ElfError(f"{p}: {size} bytes is too large for a BPF object")
-            data = p.read_bytes()
+            if not stat.S_ISREG(st.st_mode):
+                raise ElfError(f"{p}: is a {_file_kind(st.st_mode)}, not a BPF object file")
+            if st.st_size > MAX_OBJECT_SIZE:
+                raise ElfError(f"{p}: {st.st_size} bytes is too large for a BPF object")
+            with p.open("rb") as f:
+                data = f.read(MAX_OBJECT_SIZE + 1)
+            if len(data) > MAX_OBJECT_SIZE:
+                raise ElfError(f"{p}: more than {MAX_OBJECT_SIZE} bytes is too large for a "
+                               "BPF object")
         except FileNotFoundError:
             raise ElfError(f"{p}: no such file") from None
         except PermissionError:
@@ -479,6 +491,15 @@ class BpfObject:
             externs=tuple(externs),
             total_insns=sum(f.insn_count for f in funcs),
         )
+
+
+def _file_kind(mode: int) -> str:
+    """What a non-regular file is, in the words ``ls -l`` users know."""
+    for test, word in ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return word
+    return "special file"
 
 
 def _btf_extern_type(btf: Btf, name: str) -> str | None:
