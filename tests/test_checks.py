@@ -346,3 +346,19 @@ def test_check_docs_are_up_to_date() -> None:
     out = subprocess.run([sys.executable, str(REPO / "tools" / "gen_check_docs.py"), "--check"],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_ksyscall_targets_the_arch_syscall_wrapper() -> None:
+    from dataclasses import replace
+
+    obj = BpfObject.open(ELF / "tracing.bpf.o")
+    base = _target_with_pins(())
+    host = replace(base.profile.host, arch="x86_64")
+    profile = replace(base.profile, host=host, kconfig={"CONFIG_KPROBES": "y", "CONFIG_FPROBE": "y"})
+    fns = frozenset({"do_unlinkat", "tcp_v4_connect", "vfs_read", "__x64_sys_openat"})
+    target = replace(base, profile=profile, functions=fns)
+    missing = [f for f in run_checks(obj, target) if f.rule == "KC019"]
+    assert not [f for f in missing if "sys_openat" in f.message]
+    without = replace(target, functions=fns - {"__x64_sys_openat"})
+    missing = [f for f in run_checks(obj, without) if f.rule == "KC019"]
+    assert any("__x64_sys_openat" in f.message for f in missing)

@@ -11,6 +11,10 @@ from bpfdoctor.elf.object import Program
 from bpfdoctor.errors import BpfDoctorError
 from bpfdoctor.model import Finding
 
+# libbpf's arch_specific_syscall_pfx(): the syscall wrapper names per architecture.
+SYSCALL_PREFIX = {"x86_64": "__x64_", "i686": "__ia32_", "aarch64": "__arm64_",
+                  "s390x": "__s390x_", "riscv64": "__riscv_", "ppc64le": "", "loongarch64": ""}
+
 # Suffixes compilers give to optimised copies of a function (kallsyms shows these names).
 RENAME_MARKERS = (".isra.", ".constprop.", ".part.", ".cold", ".llvm.", ".lto_priv.")
 
@@ -150,6 +154,15 @@ def kprobes(ctx: CheckContext) -> Iterator[Finding]:
                 continue
             target = pattern
         name = target.split("+", 1)[0]
+        if sec.startswith(("ksyscall/", "kretsyscall/")):
+            # libbpf attaches to the arch's syscall wrapper (__x64_sys_openat) when the kernel
+            # has one (CONFIG_ARCH_HAS_SYSCALL_WRAPPER), else to sys_openat
+            prefix = SYSCALL_PREFIX.get(ctx.target.profile.host.arch, "")
+            names = [f"{prefix}sys_{name}", f"sys_{name}"] if prefix else [f"sys_{name}"]
+            if any(n in functions for n in names):
+                continue
+            yield _missing_kprobe(ctx, prog, names[0], [])
+            continue
         if name in functions:
             continue
         yield _missing_kprobe(ctx, prog, name, _renamed(functions, name))
