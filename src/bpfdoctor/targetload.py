@@ -22,12 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bpfdoctor.btf import Btf, BtfKind
+from bpfdoctor.btf import Btf
 from bpfdoctor.checks.target import Target
 from bpfdoctor.errors import BpfDoctorError, InputError
-from bpfdoctor.kernelprofile import BtfFacts, Feature, HostFacts, KernelProfile, ProbeMeta
+from bpfdoctor.kernelprofile import BtfFacts, HostFacts, KernelProfile, ProbeMeta
 from bpfdoctor.kernelprofile import loads as load_profile_text
-from bpfdoctor.model import FeatureState, TargetInfo
+from bpfdoctor.model import TargetInfo
 from bpfdoctor.targets import DEFAULT_LOADER, TargetSpec
 
 MAX_BTF_BYTES = 512 << 20
@@ -195,79 +195,13 @@ def _read_btf(path: Path, base: Btf | None = None) -> Btf:
     return Btf.from_bytes(read_btf_bytes(path), base=base, source=str(path))
 
 
-def _enum_values(btf: Btf, name: str) -> dict[str, int]:
-    for tid in btf.find(name):
-        t = btf.type(tid)
-        if t.kind in (BtfKind.ENUM, BtfKind.ENUM64):
-            return {v.name: v.value for v in t.values}
-    return {}
-
-
-def _present(names: dict[str, int], prefix: str, lower: bool = True) -> dict[str, Feature]:
-    out: dict[str, Feature] = {}
-    for full in names:
-        if not full.startswith(prefix) or full.startswith("__"):
-            continue
-        short = full[len(prefix):]
-        out[short.lower() if lower else short] = Feature(
-            FeatureState.SUPPORTED, None, "btf")
-    return out
-
-
-def btf_features(btf: Btf, known: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, Feature]]:
-    """What exists on a kernel, from the UAPI enums in its BTF. Names the enum lacks are
-    ``unsupported`` (the enums are append-only); the version table answers the rest."""
-    features: dict[str, dict[str, Feature]] = {}
-    groups = (
-        ("prog_types", "bpf_prog_type", "BPF_PROG_TYPE_", "", True),
-        ("map_types", "bpf_map_type", "BPF_MAP_TYPE_", "", True),
-        ("attach", "bpf_attach_type", "BPF_", "", True),
-        ("link_types", "bpf_link_type", "BPF_LINK_TYPE_", "", True),
-        ("helpers", "bpf_func_id", "BPF_FUNC_", "bpf_", True),
-    )
-    for group, enum, prefix, add, lower in groups:
-        values = _enum_values(btf, enum)
-        if not values:
-            continue
-        present = {add + k: v for k, v in _present(values, prefix, lower).items()}
-        present.pop("bpf_unspec", None)
-        present.pop("unspec", None)
-        for name in known.get(group, {}):
-            if name not in present:
-                present[name] = Feature(
-                    FeatureState.UNSUPPORTED,
-                    f"not in this kernel's enum {enum} (BTF)", "btf")
-        features[group] = present
-    kfuncs = {}
-    for tid in btf.find("bpf_kfunc"):
-        t = btf.type(tid)
-        if t.kind is BtfKind.DECL_TAG and t.type is not None:
-            target = btf.type(t.type)
-            if target.name:
-                kfuncs[target.name] = Feature(FeatureState.SUPPORTED, None, "btf")
-    if kfuncs:
-        features["kfuncs"] = kfuncs
-    return features
-
-
-def _known_names() -> dict[str, dict[str, str]]:
-    from bpfdoctor.knowledge import uapi
-
-    return {
-        "prog_types": {n: n for n in uapi.prog_types().values() if n != "unspec"},
-        "map_types": {n: n for n in uapi.map_types().values() if n != "unspec"},
-        "attach": {n: n for n in uapi.attach_types().values()},
-        "link_types": {n: n for n in uapi.link_types().values() if n != "unspec"},
-        "helpers": {n: n for n in uapi.helpers().values()},
-    }
-
-
 def btf_target(
     path: Path, *, kconfig: Path | None, kernel_version: str | None, name: str,
     loader_spec: Any = DEFAULT_LOADER,
 ) -> Target:
+    from bpfdoctor.offline.synth import btf_features
+
     btf = _read_btf(path)
-    features = btf_features(btf, _known_names())
     kinds = tuple(sorted(k.name for k in btf.kind_counts()))
     values: dict[str, str] = {}
     source = None
@@ -280,6 +214,7 @@ def btf_target(
             raise InputError(f"{kconfig}: cannot read kconfig: {exc.strerror}") from None
         parsed = parse_kconfig(decode_config_bytes(raw, str(kconfig)), str(kconfig))
         values, source = dict(parsed.values), str(kconfig)
+    features = btf_features(btf, values or None)
     profile = KernelProfile(
         captured_at=_now(),
         host=HostFacts(kernel_release=kernel_version or "0.0.0-unknown"),
