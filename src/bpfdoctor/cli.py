@@ -7,7 +7,9 @@ modules are imported inside the command functions so that ``bpfdoctor --help`` s
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from typing import Any, NoReturn
 
 import typer
 
@@ -60,24 +62,80 @@ def _register_commands() -> None:
 _register_commands()
 
 
-def main() -> None:
-    """Console entry point: run the app, turn known errors into one line and exit code 2."""
-    debug = "--debug" in sys.argv
+def _click_errors() -> tuple[type[Any], type[Any]]:
+    """(UsageError, ClickException) of the click that typer runs on: recent typer vendors it
+    as ``typer._click``, older typer uses ``click`` itself."""
     try:
-        app()
+        mod = importlib.import_module("typer._click.exceptions")
+    except ModuleNotFoundError:
+        mod = importlib.import_module("click.exceptions")
+    return mod.UsageError, mod.ClickException
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    """CONTRACT.md promises exactly one line on stderr for an error: fold and bound it."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"bpfdoctor: error: {_one_line(message)}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main() -> None:
+    """Console entry point: run the app, turn every error into one line and exit code 2.
+
+    Click runs in non-standalone mode so that usage errors (unknown option, missing argument,
+    bad value) come back here and are printed as one line like every other error, instead of
+    click's usage block. Anything unexpected is a bug, but the user still gets one line (and
+    the traceback with ``--debug``).
+    """
+    debug = "--debug" in sys.argv
+    usage_error, click_error = _click_errors()
+    try:
+        code = app(standalone_mode=False)
+    except usage_error as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # bare ``bpfdoctor`` or ``bpfdoctor rules``: the help is the answer
+            sys.exit(exc.exit_code)
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        _fail(exc.format_message() + hint)
+    except click_error as exc:
+        _fail(exc.format_message())
+    except typer.Abort:
+        _fail("aborted")
     except BpfDoctorError as exc:
         if debug:
             raise
-        print(f"bpfdoctor: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(exc))
     except KeyboardInterrupt:
         print("bpfdoctor: interrupted", file=sys.stderr)
         sys.exit(130)
-    except (OSError, MemoryError, RecursionError, ValueError) as exc:
+    except BrokenPipeError:
+        # The reader (``| head``) went away: stop quietly, and keep Python's exit-time flush
+        # of stdout from printing its own complaint about the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except MemoryError:
         if debug:
             raise
-        print(f"bpfdoctor: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail("out of memory (is the input far larger than a BPF object, BTF or log?)")
+    except RecursionError:
+        if debug:
+            raise
+        _fail("input nested too deeply (recursion limit reached)")
+    except (OSError, ValueError) as exc:
+        if debug:
+            raise
+        _fail(f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # the last line of defence before a traceback
+        if debug:
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (a bug in bpfdoctor; "
+              "rerun with --debug for the traceback)")
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
