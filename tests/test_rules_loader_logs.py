@@ -220,3 +220,15 @@ def test_live_bpftool_failure_is_diagnosed(name: str, tmp_path: Path) -> None:
     assert result.diagnoses, text
     assert result.diagnoses[0].category.value == category, (text, result.diagnoses)
     assert re.search(r"libbpf|Error", text)
+
+
+def test_token_failure_before_eperm_is_named_as_a_possible_reason() -> None:
+    log = (
+        "libbpf: object 'm': failed (-1) to create BPF token from '/sys/fs/bpf', "
+        "skipping optional step...\n"
+        "libbpf: prog 'p': BPF program load failed: -EPERM\n"
+    )
+    result = explain_text(log)
+    assert result.diagnoses[0].category is Category.PERMISSION
+    token = [d for d in result.diagnoses if d.rule == "EN010"]
+    assert token and dict(token[0].captures)["cause"] == "then-eperm"
