@@ -22,7 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WRAP = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-        'd=$(mktemp -d) && mount -t bpf bpf "$d" && shift && "$@" "$d/p"; r=$?; exit $r', "sh", "x"]
+        'd=$(mktemp -d) && mount -t bpf bpf "$d" && mount -t bpf bpf /sys/fs/bpf && shift && '
+        '"$@" "$d/p"; r=$?; exit $r', "sh", "x"]  # /sys/fs/bpf: for maps with pinning=by_name
 
 
 def timed(argv: list[str]) -> tuple[float, int]:
