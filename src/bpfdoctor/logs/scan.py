@@ -10,6 +10,7 @@ parsed only when a rule fires.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -88,6 +89,7 @@ class LogScanner:
         self.last_insn_lineno = 0
         self.failure_seen = False
         self.programs: list[tuple[int, str]] = []
+        self._program_lines: list[int] = []  # line numbers of self.programs, for bisect
         self._insn: tuple[int, str] | None = None
         self._source: tuple[int, str] | None = None
         self._state: tuple[int, str] | None = None
@@ -195,6 +197,7 @@ class LogScanner:
                 name = m["a"] or m["b"] or m["c"] or m["d"]
                 if not self.programs or self.programs[-1][1] != name:
                     self.programs.append((self.lineno, name))
+                    self._program_lines.append(self.lineno)
         if s.startswith("processed "):
             folded = parse_processed(s, self.stats)
             if folded is not None:
@@ -242,11 +245,7 @@ class LogScanner:
 
     def program_at(self, lineno: int) -> str | None:
         """The program named last before ``lineno`` (or the first one named at all)."""
-        name = None
-        for at, prog in self.programs:
-            if at > lineno:
-                break
-            name = prog
-        if name is None and self.programs:
-            name = self.programs[0][1]
-        return name
+        if not self.programs:
+            return None
+        i = bisect_right(self._program_lines, lineno)
+        return self.programs[i - 1][1] if i else self.programs[0][1]
