@@ -72,7 +72,7 @@ def test_registry_metadata_is_complete() -> None:
                 re.fullmatch(r"OB\d{3}", v)}
     assert ob_codes == set(OBJECT_CHECKS)
     for code, info in ALL_CHECKS.items():
-        assert re.fullmatch(r"(KC|OB)\d{3}", code)
+        assert re.fullmatch(r"(KC|OB|LO)\d{3}", code)
         assert info.code == code and info.title and info.explanation
         assert isinstance(info.category, Category)
 

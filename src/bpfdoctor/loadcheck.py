@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     from bpfdoctor.probe.loader.load import ObjectLoad, ProgramAttempt
 
 TAIL_LINES = 12
-LOADER_RULE = "LD900"  # the loader refused before the kernel saw the program
-UNKNOWN_RULE = "LD901"  # the kernel refused and no rule recognised the log
-OBJECT_RULE = "LD902"  # the object could not be loaded at all (privileges, endianness)
+LOADER_RULE = "LO001"  # the loader refused before the kernel saw the program
+UNKNOWN_RULE = "LO002"  # the kernel refused and no rule recognised the log
+OBJECT_RULE = "LO003"  # the object could not be loaded at all (privileges, endianness)
 
 
 def log_tail(log: str, lines: int = TAIL_LINES) -> str:

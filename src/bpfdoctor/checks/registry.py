@@ -277,7 +277,28 @@ OBJECT_CHECKS: dict[str, CheckInfo] = {
     )
 }
 
-ALL_CHECKS: dict[str, CheckInfo] = {**OBJECT_CHECKS, **CHECKS}
+# Findings of `check --load` that no log rule explains (bpfdoctor.loadcheck). Their category
+# is chosen per finding from what the loader saw; the one here is the usual one.
+LOAD_CHECKS: dict[str, CheckInfo] = {
+    c.code: c
+    for c in (
+        _c("LO001", "loader-refused", C.LOADER_UNSUPPORTED, E,
+           "The loader refused the program before the kernel saw it",
+           "bpfdoctor's loader (doing what libbpf does) could not prepare the program: a "
+           "relocation, extern, attach target or BTF step failed. The message names the step."),
+        _c("LO002", "kernel-refused-unexplained", C.LOADER_UNSUPPORTED, E,
+           "The kernel refused the program and no rule recognises the log",
+           "The load failed with an errno and a verifier log that matches no rule of the "
+           "catalogue; the category is guessed from the errno, with low confidence. The log "
+           "tail is attached: please report it so a rule can be written."),
+        _c("LO003", "object-not-loadable", C.PERMISSION, E,
+           "The object could not be loaded at all here",
+           "Nothing of the object could be loaded (missing privileges, byte order, no "
+           "bpf()): the message says why."),
+    )
+}
+
+ALL_CHECKS: dict[str, CheckInfo] = {**OBJECT_CHECKS, **CHECKS, **LOAD_CHECKS}
 
 
 def info(code: str) -> CheckInfo:
