@@ -1,0 +1,681 @@
+"""Adversarial end-to-end QA: every command, run as a real subprocess, fed hostile input.
+
+The promise under test (project brief and CONTRACT.md): bad input gets exactly one line on
+stderr and exit code 2, never a traceback, never a hang, never unbounded memory. Every run here
+goes through ``python3 -m bpfdoctor`` with an address-space limit (RLIMIT_AS) and a wall-clock
+timeout, so a hang or a memory blow-up fails the test instead of the machine.
+
+The corruptions are built here from the committed fixture objects (no binary blobs in the
+repository): truncations, section headers that point past the end, and targeted patches inside
+``.BTF`` and ``.BTF.ext`` (huge vlen, reference loops, string offsets past the end, zero record
+sizes...). A wider sweep of the same corruptions runs in-process, where thousands of cases cost
+seconds, and asserts that only ``BpfDoctorError`` ever escapes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bpfdoctor.check import run_check
+from bpfdoctor.elf.object import BpfObject
+from bpfdoctor.errors import BpfDoctorError
+
+REPO = Path(__file__).resolve().parent.parent
+ELF = REPO / "fixtures" / "elf"
+VMLINUX = Path("/sys/kernel/btf/vmlinux")
+MEMORY_LIMIT = 1536 << 20  # 1.5 GB of address space for every bpfdoctor run
+TIMEOUT = 60  # seconds; a hang shows up as subprocess.TimeoutExpired, i.e. a failed test
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def bpfdoctor(
+    *args: str | Path, stdin: bytes | None = None, cwd: Path | None = None,
+    timeout: float = TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """One run of the real CLI, memory- and time-bounded; stdin is closed unless given."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bpfdoctor", *map(str, args)],
+        input=stdin if stdin is not None else b"",
+        capture_output=True, timeout=timeout, preexec_fn=_limit_memory, cwd=cwd,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"},
+    )
+    return subprocess.CompletedProcess(
+        proc.args, proc.returncode, proc.stdout.decode("utf-8", "replace"),
+        proc.stderr.decode("utf-8", "replace"),
+    )
+
+
+def assert_no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
+    for stream in (proc.stdout, proc.stderr):
+        assert "Traceback" not in stream, stream[-2000:]
+        assert "internal error" not in stream, stream[-2000:]
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """Exit 2, exactly one non-empty stderr line starting ``bpfdoctor: error:``, nothing
+    mentioning a Python exception; returns the line."""
+    assert_no_traceback(proc)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert len(lines) == 1, proc.stderr[-2000:]
+    line = lines[0]
+    assert line.startswith("bpfdoctor: error: "), line
+    assert "Error:" not in line.split("bpfdoctor: error: ", 1)[1][:40], line  # no "KeyError: 3"
+    for needle in needles:
+        assert needle.lower() in line.lower(), line
+    return line
+
+
+# -- building hostile objects -------------------------------------------------------------
+
+# Bytes of trailing data per BTF kind: (fixed, per vlen entry), from include/uapi/linux/btf.h.
+_TRAIL = {1: (4, 0), 3: (12, 0), 4: (0, 12), 5: (0, 12), 6: (0, 8), 13: (0, 8), 14: (4, 0),
+          15: (0, 12), 17: (4, 0), 19: (0, 12)}
+
+
+def elf_sections(data: bytes) -> dict[str, tuple[int, int]]:
+    """{name: (file offset, size)} of a little-endian ELF64 (our own minimal reader, so the
+    test does not trust the code under test to find what it corrupts)."""
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    hdrs = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    names = hdrs[shstrndx][4]
+    out = {}
+    for h in hdrs:
+        end = data.index(b"\0", names + h[0])
+        out[data[names + h[0]:end].decode()] = (h[4], h[5])
+    return out
+
+
+def _patched(data: bytes, at: int, fmt: str, *values: int) -> bytes:
+    b = bytearray(data)
+    struct.pack_into(fmt, b, at, *values)
+    return bytes(b)
+
+
+def btf_type_offsets(data: bytes, btf_off: int) -> list[tuple[int, int, int]]:
+    """[(file offset of btf_type, kind, vlen)] in type-id order (id = index + 1)."""
+    magic, _ver, _flags, hdr_len, type_off, type_len = struct.unpack_from("<HBBIII", data, btf_off)
+    assert magic == 0xEB9F
+    pos = btf_off + hdr_len + type_off
+    end = pos + type_len
+    out = []
+    while pos < end:
+        info = struct.unpack_from("<I", data, pos + 4)[0]
+        kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
+        out.append((pos, kind, vlen))
+        fixed, per = _TRAIL.get(kind, (0, 0))
+        pos += 12 + fixed + per * vlen
+    return out
+
+
+def btf_mutants(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """(label, object bytes): one corruption inside ``.BTF`` each."""
+    off, _size = elf_sections(data)[".BTF"]
+    hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from("<IIIII", data, off + 4)
+    yield "hdr type_len huge", _patched(data, off + 12, "<I", 0xFFFFFFF0)
+    yield "hdr str_off past end", _patched(data, off + 16, "<I", 0x7FFFFFF0)
+    yield "hdr str_len huge", _patched(data, off + 20, "<I", 0xFFFFFFFF)
+    yield "hdr hdr_len huge", _patched(data, off + 4, "<I", 0xFFFFFF00)
+    yield "hdr hdr_len 4", _patched(data, off + 4, "<I", 4)
+    yield "hdr type_len not a multiple of 4", _patched(data, off + 12, "<I", type_len - 3)
+    yield "hdr version 2", _patched(data, off + 2, "<B", 2)
+    yield "strings not NUL-terminated", _patched(data, off + hdr_len + str_off + str_len - 1,
+                                                 "<B", 0x41)
+    types = btf_type_offsets(data, off)
+    for idx, (pos, kind, vlen) in enumerate(types):
+        tid = idx + 1
+        yield f"type {tid} name_off past end", _patched(data, pos, "<I", 0xFFFFFF00)
+        yield f"type {tid} vlen 0xffff", _patched(data, pos + 4, "<I", (kind << 24) | 0xFFFF)
+        yield f"type {tid} kind 31", _patched(data, pos + 4, "<I", (31 << 24) | vlen)
+        yield f"type {tid} refers to itself", _patched(data, pos + 8, "<I", tid)
+        yield f"type {tid} refers past the last id", _patched(data, pos + 8, "<I", 0x7FFFFFFF)
+        if kind == 3:
+            yield f"array {tid} of itself", _patched(data, pos + 12, "<I", tid)
+            yield f"array {tid} nelems huge", _patched(data, pos + 20, "<I", 0xFFFFFFFF)
+        if kind in (4, 5, 13, 15) and vlen:
+            yield f"member 0 of {tid} has type {tid}", _patched(data, pos + 16, "<I", tid)
+            yield f"member 0 of {tid} name past end", _patched(data, pos + 12, "<I", 0xFFFFFF00)
+            if kind != 13:
+                yield f"member 0 of {tid} offset huge", _patched(data, pos + 20, "<I", 0xFFFFFFFF)
+    refs = [(i + 1, pos) for i, (pos, kind, _v) in enumerate(types) if kind in (2, 8, 9, 10, 11)]
+    if len(refs) >= 2:
+        (a, pa), (b, pb) = refs[:2]
+        yield f"types {a} and {b} refer to each other", _patched(
+            _patched(data, pa + 8, "<I", b), pb + 8, "<I", a)
+
+
+def ext_mutants(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """(label, object bytes): one corruption inside ``.BTF.ext`` each."""
+    off, _size = elf_sections(data)[".BTF.ext"]
+    hdr_len = struct.unpack_from("<I", data, off + 4)[0]
+    fields = ["func_info", "line_info"] + (["core_relo"] if hdr_len >= 32 else [])
+    yield "ext hdr_len huge", _patched(data, off + 4, "<I", 0xFFFFFF00)
+    for i, name in enumerate(fields):
+        yield f"ext {name}_off huge", _patched(data, off + 8 + 8 * i, "<I", 0xFFFFFFF0)
+        yield f"ext {name}_len huge", _patched(data, off + 12 + 8 * i, "<I", 0xFFFFFFF0)
+        sub_off, sub_len = struct.unpack_from("<II", data, off + 8 + 8 * i)
+        if sub_len == 0:
+            continue
+        base = off + hdr_len + sub_off
+        rec_size = struct.unpack_from("<I", data, base)[0]
+        yield f"ext {name} rec_size 0", _patched(data, base, "<I", 0)
+        yield f"ext {name} rec_size 1", _patched(data, base, "<I", 1)
+        yield f"ext {name} rec_size huge", _patched(data, base, "<I", 0xFFFFFFF0)
+        yield f"ext {name} sec_name_off past end", _patched(data, base + 4, "<I", 0xFFFFFF00)
+        yield f"ext {name} num_info huge", _patched(data, base + 8, "<I", 0xFFFFFFFF)
+        yield f"ext {name} num_info 0", _patched(data, base + 8, "<I", 0)
+        yield f"ext {name} insn_off huge", _patched(data, base + 12, "<I", 0xFFFFFFF8)
+        yield f"ext {name} insn_off unaligned", _patched(data, base + 12, "<I", 3)
+        for word in range(1, rec_size // 4):
+            yield (f"ext {name} record word {word} huge",
+                   _patched(data, base + 12 + 4 * word, "<I", 0xFFFFFF00))
+
+
+def truncated_keeping_headers(data: bytes, n: int) -> bytes:
+    """The first ``n`` bytes with the section header table appended again: the headers parse,
+    but the sections they describe run past the end of the file."""
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    table = data[shoff:shoff + shentsize * shnum]
+    head = bytearray(data[:n])
+    struct.pack_into("<Q", head, 0x28, n)
+    return bytes(head) + table
+
+
+def _must_be_handled(data: bytes, label: str) -> None:
+    """In-process: building the whole report either works or raises BpfDoctorError."""
+    try:
+        result = run_check(BpfObject.from_bytes(data, label))
+        json.dumps(result.to_json(), default=str)
+        from bpfdoctor.report.inventory_text import render_many
+
+        render_many([result], width=120, color=False)
+    except BpfDoctorError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def hostile_dir() -> Iterator[Path]:
+    """A world-readable scratch directory (tests below also run as uid 65534)."""
+    d = Path(tempfile.mkdtemp(prefix="bpfdoctor-hostile-"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+XDP = ELF / "xdp_lb.bpf.o"
+CORE = ELF / "core_relos.bpf.o"  # has .BTF.ext with CO-RE relocations
+MAPS = ELF / "cgroup_sock.bpf.o"  # BTF-defined maps: __type(key, T) descriptions
+
+
+# -- check: the object argument -----------------------------------------------------------
+
+
+def _object_cases(d: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (path, words the error line must contain)."""
+    data = XDP.read_bytes()
+    (d / "text.o").write_text("hello, this is not an object\n")
+    (d / "empty.o").write_bytes(b"")
+    (d / "nul.o").write_bytes(b"\0" * 4096)
+    (d / "elf32.o").write_bytes(b"\x7fELF\x01\x01\x01" + b"\0" * 57)
+    (d / "elf_header_only.o").write_bytes(data[:64])
+    (d / "adir").mkdir(exist_ok=True)
+    fifo = d / "fifo.o"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    return {
+        "not-elf": (d / "text.o", "not an ELF"),
+        "empty": (d / "empty.o", "empty"),
+        "nul-bytes": (d / "nul.o", ""),
+        "elf32": (d / "elf32.o", ""),
+        "header-only": (d / "elf_header_only.o", ""),
+        "x86_64": (Path("/bin/ls"), "x86_64"),
+        "directory": (d / "adir", "directory"),
+        "fifo": (fifo, "FIFO"),
+        "dev-zero": (Path("/dev/zero"), "character device"),
+        "dev-urandom": (Path("/dev/urandom"), "character device"),
+        "missing": (d / "missing.o", "no such file"),
+    }
+
+
+@pytest.mark.parametrize("case", ["not-elf", "empty", "nul-bytes", "elf32", "header-only",
+                                  "x86_64", "directory", "fifo", "dev-zero", "dev-urandom",
+                                  "missing"])
+def test_check_rejects_non_objects(hostile_dir: Path, case: str) -> None:
+    path, needle = _object_cases(hostile_dir)[case]
+    # text for half of them, json for the others: the error path must not depend on it
+    fmt = "json" if case in ("not-elf", "nul-bytes", "x86_64", "fifo", "dev-zero") else "text"
+    proc = bpfdoctor("check", path, "--format", fmt)
+    assert_one_line_error(proc, needle, str(path))
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("what", ["object", "profile", "kernel-btf", "explain"])
+def test_unreadable_file_without_dac_override(hostile_dir: Path, what: str) -> None:
+    """chmod 000 does not stop root: drop CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH from the
+    bounding set (setpriv), so the exec'd CLI is root without the power to read the file."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv")
+    locked = hostile_dir / f"locked-{what}"
+    source = {"object": XDP, "profile": REPO / "fixtures" / "profiles" /
+              "live-6.18-lockdown.json", "kernel-btf": XDP, "explain": XDP}[what]
+    if what == "explain":
+        locked.write_text("R1 type=scalar expected=map_ptr\n")
+    else:
+        shutil.copyfile(source, locked)
+    locked.chmod(0)
+    argv = {"object": ["check", locked], "profile": ["check", XDP, "--profile", locked],
+            "kernel-btf": ["check", XDP, "--kernel-btf", locked],
+            "explain": ["explain", locked]}[what]
+    proc = subprocess.run(
+        ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+         sys.executable, "-m", "bpfdoctor", *map(str, argv)],
+        capture_output=True, text=True, timeout=TIMEOUT, preexec_fn=_limit_memory,
+    )
+    line = assert_one_line_error(proc, locked.name)
+    assert "readable" in line or "permission denied" in line.lower(), line
+
+
+@pytest.mark.parametrize("where", ["1", "4", "20", "63", "100", "1/4", "1/2", "shoff", "end-1"])
+def test_check_truncated_object(tmp_path: Path, where: str) -> None:
+    data = CORE.read_bytes()
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
+    n = {"1/4": len(data) // 4, "1/2": len(data) // 2, "shoff": shoff,
+         "end-1": len(data) - 1}.get(where) or int(where)
+    obj = tmp_path / "cut.o"
+    obj.write_bytes(data[:n])
+    assert_one_line_error(bpfdoctor("check", obj, "--format", "json"), str(obj))
+
+
+@pytest.mark.parametrize("section", [".text", "xdp", ".maps", ".BTF", ".BTF.ext", ".symtab"])
+def test_check_section_past_end_of_file(tmp_path: Path, section: str) -> None:
+    """Section headers intact, the file cut in the middle of ``section``."""
+    data = XDP.read_bytes() if section == "xdp" else CORE.read_bytes()
+    secs = elf_sections(data)
+    if section not in secs:
+        pytest.skip(f"fixture has no {section}")
+    off, size = secs[section]
+    obj = tmp_path / "cut.o"
+    obj.write_bytes(truncated_keeping_headers(data, off + size // 2))
+    assert_one_line_error(bpfdoctor("check", obj), str(obj))
+
+
+def test_truncation_sweep_in_process() -> None:
+    """Every cut of three fixtures, both plain and with the section headers kept: only
+    BpfDoctorError escapes (thousands of cases; a subprocess each would take minutes)."""
+    for fixture in (XDP, CORE, MAPS):
+        data = fixture.read_bytes()
+        step = max(1, len(data) // 300)
+        for n in range(0, len(data), step):
+            _must_be_handled(data[:n], f"{fixture.name}[:{n}]")
+            if n >= 64:  # the ELF header itself must be there to point at the headers
+                _must_be_handled(truncated_keeping_headers(data, n), f"{fixture.name}~{n}")
+
+
+# -- check: corrupt .BTF / .BTF.ext -------------------------------------------------------
+
+BTF_CASES = ["hdr type_len huge", "hdr str_off past end", "hdr str_len huge", "hdr hdr_len huge",
+             "hdr version 2", "strings not NUL-terminated", "type 1 vlen 0xffff",
+             "type 2 kind 31", "type 3 refers to itself", "type 5 refers to itself",
+             "type 2 name_off past end", "type 4 refers past the last id"]
+EXT_CASES = ["ext hdr_len huge", "ext func_info rec_size 0", "ext line_info rec_size 0",
+             "ext core_relo rec_size 0", "ext core_relo num_info huge",
+             "ext line_info sec_name_off past end", "ext core_relo record word 2 huge",
+             "ext func_info record word 1 huge"]
+
+
+@pytest.mark.parametrize("label", BTF_CASES)
+def test_check_corrupt_btf(tmp_path: Path, label: str) -> None:
+    mutants = dict(btf_mutants(MAPS.read_bytes()))
+    obj = tmp_path / "bad_btf.o"
+    obj.write_bytes(mutants[label])
+    proc = bpfdoctor("check", obj, "--format", "json")
+    assert_no_traceback(proc)
+    if proc.returncode != 2:  # a corruption the reader may tolerate (an unused type's name)
+        assert proc.returncode in (0, 1), proc.stderr
+        assert json.loads(proc.stdout)["schema"] == "bpfdoctor.check/1"
+    else:
+        assert_one_line_error(proc)
+
+
+@pytest.mark.parametrize("label", EXT_CASES)
+def test_check_corrupt_btf_ext(tmp_path: Path, label: str) -> None:
+    mutants = dict(ext_mutants(CORE.read_bytes()))
+    obj = tmp_path / "bad_ext.o"
+    obj.write_bytes(mutants[label])
+    proc = bpfdoctor("check", obj, "--format", "json")
+    assert_no_traceback(proc)
+    if proc.returncode != 2:
+        assert proc.returncode in (0, 1), proc.stderr
+        assert json.loads(proc.stdout)["schema"] == "bpfdoctor.check/1"
+    else:
+        assert_one_line_error(proc)
+
+
+def test_corrupt_btf_reference_loop_is_named() -> None:
+    """A map key type that points back at itself was a RecursionError traceback; now the map
+    is reported as broken, naming the loop, and the rest of the object is still inventoried."""
+    mutants = dict(btf_mutants(MAPS.read_bytes()))
+    result = run_check(BpfObject.from_bytes(mutants["type 5 refers to itself"], "loop.o"))
+    messages = [f.message for f in result.findings]
+    assert any("type [5]: reference loop" in m for m in messages), messages
+    assert result.object_json["programs"]
+
+
+def test_btf_corruption_sweep_in_process() -> None:
+    """Every targeted .BTF/.BTF.ext corruption of three fixtures, in-process."""
+    for fixture in (XDP, CORE, MAPS):
+        data = fixture.read_bytes()
+        for label, mutant in [*btf_mutants(data), *ext_mutants(data)]:
+            _must_be_handled(mutant, f"{fixture.name}: {label}")
+
+
+@pytest.mark.parametrize("label", ["type 5 refers to itself", "type 1 vlen 0xffff",
+                                   "ext core_relo record word 2 huge"])
+def test_check_corrupt_object_against_kernel_btf(tmp_path: Path, label: str) -> None:
+    """The target checks (CO-RE against vmlinux) see the corrupt object too."""
+    if not VMLINUX.is_file():
+        pytest.skip("no /sys/kernel/btf/vmlinux")
+    source = CORE if label.startswith("ext") else MAPS
+    mutants = dict([*btf_mutants(source.read_bytes()), *ext_mutants(source.read_bytes())])
+    obj = tmp_path / "bad.o"
+    obj.write_bytes(mutants[label])
+    proc = bpfdoctor("check", obj, "--kernel-btf", VMLINUX, "--format", "json")
+    assert_no_traceback(proc)
+    assert proc.returncode in (0, 1, 2), proc.stderr
+    if proc.returncode == 2:
+        assert_one_line_error(proc)
+
+
+# -- check: targets (--kernel-btf, --kconfig, --profile, -t) -------------------------------
+
+
+def _btf_inputs(d: Path) -> dict[str, Path]:
+    raw = VMLINUX.read_bytes() if VMLINUX.is_file() else b""
+    (d / "garbage.btf").write_bytes(bytes(range(256)) * 64)
+    (d / "magic_only.btf").write_bytes(b"\x9f\xeb\x01\x00")
+    (d / "header_only.btf").write_bytes(raw[:24])
+    (d / "vmlinux_100k.btf").write_bytes(raw[:100_000])
+    (d / "vmlinux_half.btf").write_bytes(raw[: len(raw) // 2])
+    (d / "vmlinux_minus1.btf").write_bytes(raw[:-1])
+    fifo = d / "fifo.btf"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    return {name: d / f"{name}.btf" for name in ("garbage", "magic_only", "header_only",
+                                                  "vmlinux_100k", "vmlinux_half",
+                                                  "vmlinux_minus1", "fifo")} | {
+        "elf-without-BTF": Path("/bin/ls"), "directory": d, "dev-zero": Path("/dev/zero"),
+        "missing": d / "missing.btf"}
+
+
+@pytest.mark.parametrize("case", ["garbage", "magic_only", "header_only", "vmlinux_100k",
+                                  "vmlinux_half", "vmlinux_minus1", "fifo", "elf-without-BTF",
+                                  "directory", "dev-zero", "missing"])
+def test_check_kernel_btf_bad(hostile_dir: Path, case: str) -> None:
+    if case.startswith("vmlinux") and not VMLINUX.is_file():
+        pytest.skip("no /sys/kernel/btf/vmlinux")
+    path = _btf_inputs(hostile_dir)[case]
+    assert_one_line_error(bpfdoctor("check", XDP, "--kernel-btf", path), str(path))
+
+
+@pytest.mark.parametrize("case", ["fifo", "dev-zero", "directory", "binary", "missing"])
+def test_check_kconfig_bad(hostile_dir: Path, case: str) -> None:
+    if not VMLINUX.is_file():
+        pytest.skip("no /sys/kernel/btf/vmlinux")
+    fifo = hostile_dir / "config.fifo"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    path = {"fifo": fifo, "dev-zero": Path("/dev/zero"), "directory": hostile_dir,
+            "binary": Path("/bin/ls"), "missing": hostile_dir / "missing.config"}[case]
+    proc = bpfdoctor("check", XDP, "--kernel-btf", VMLINUX, "--kconfig", path)
+    assert_one_line_error(proc, str(path))
+
+
+def _profile_inputs(d: Path) -> dict[str, Path]:
+    files = {
+        "invalid-json": b"{bad",
+        "json-array": b"[1, 2, 3]",
+        "json-string": b'"bpfdoctor.profile/1"',
+        "foreign-schema": b'{"schema": "someone.else/3", "features": {}}',
+        "schema-not-string": b'{"schema": 7}',
+        "right-schema-wrong-shapes": (b'{"schema": "bpfdoctor.profile/1", "captured_at": 5, '
+                                      b'"host": [], "features": "all"}'),
+        "deeply-nested-array": b"[" * 200_000 + b"]" * 200_000,
+        "deeply-nested-object": (b'{"schema": "bpfdoctor.profile/1", "features": '
+                                 + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001),
+        "empty": b"",
+        "binary": bytes(range(256)) * 16,
+        "invalid-utf8": b'{"schema": "bpfdoctor.profile/1\xff\xfe"}',
+        "nul-bytes": b"\0" * 1000,
+    }
+    out = {}
+    for name, content in files.items():
+        (d / f"{name}.json").write_bytes(content)
+        out[name] = d / f"{name}.json"
+    fifo = d / "profile.fifo"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    return out | {"fifo": fifo, "dev-zero": Path("/dev/zero"), "dev-urandom":
+                  Path("/dev/urandom"), "directory": d, "missing": d / "missing.json"}
+
+
+PROFILE_CASES = ["invalid-json", "json-array", "json-string", "foreign-schema",
+                 "schema-not-string", "right-schema-wrong-shapes", "deeply-nested-array",
+                 "deeply-nested-object", "empty", "binary", "invalid-utf8", "nul-bytes", "fifo",
+                 "dev-zero", "dev-urandom", "directory", "missing"]
+
+
+@pytest.mark.parametrize("case", PROFILE_CASES)
+def test_check_profile_bad(hostile_dir: Path, case: str) -> None:
+    path = _profile_inputs(hostile_dir)[case]
+    assert_one_line_error(bpfdoctor("check", XDP, "--profile", path), str(path))
+
+
+@pytest.mark.parametrize("case", ["invalid-json", "json-array", "foreign-schema",
+                                  "deeply-nested-object", "binary", "fifo", "dev-zero",
+                                  "directory"])
+def test_probe_from_bad(hostile_dir: Path, case: str) -> None:
+    path = _profile_inputs(hostile_dir)[case]
+    assert_one_line_error(bpfdoctor("probe", "--from", path, "--format", "json"), str(path))
+
+
+def test_check_profile_100mb(tmp_path: Path) -> None:
+    """A 100 MB JSON document that claims to be a profile: refused or parsed within 1.5 GB."""
+    big = tmp_path / "big.json"
+    with big.open("w") as f:
+        f.write('{"schema": "bpfdoctor.profile/1", "host": {"kernel_release": "6.1.0"}, '
+                '"features": {"helpers": {')
+        entry = '"h%d": {"state": "supported", "reason": "' + "x" * 100 + '"}'
+        f.write(",".join(entry % i for i in range(700_000)))
+        f.write("}}}")
+    assert big.stat().st_size > 100_000_000
+    assert_one_line_error(bpfdoctor("check", XDP, "--profile", big), str(big))
+    assert_one_line_error(bpfdoctor("probe", "--from", big), str(big))
+
+
+@pytest.mark.parametrize("spec", ["btf:/dev/zero", "profile:/dev/urandom", "zzz:1", "kernel:",
+                                  "kernel:banana", "kernel:99999999999999999999.1", "btf:",
+                                  "profile:", "live,name=", ""])
+def test_check_bad_target_spec(spec: str) -> None:
+    assert_one_line_error(bpfdoctor("check", XDP, "-t", spec))
+
+
+# -- explain ------------------------------------------------------------------------------
+
+
+def _assert_explained(proc: subprocess.CompletedProcess[str], fmt: str) -> None:
+    """Ran to the end: 0 or 1 (CONTRACT.md), and a JSON document when asked for one."""
+    assert_no_traceback(proc)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    if fmt == "json":
+        assert json.loads(proc.stdout)["schema"] == "bpfdoctor.explain/1"
+
+
+@pytest.mark.parametrize("case", ["binary", "nul-bytes", "elf", "dev-zero", "dev-urandom",
+                                  "directory", "missing"])
+def test_explain_rejects_non_logs(hostile_dir: Path, case: str) -> None:
+    fifo = hostile_dir / "log.fifo"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    (hostile_dir / "binary.log").write_bytes(bytes(range(256)) * 64)
+    (hostile_dir / "nul.log").write_bytes(b"\0" * 100_000)
+    path = {"binary": hostile_dir / "binary.log", "nul-bytes": hostile_dir / "nul.log",
+            "elf": XDP, "fifo": fifo, "dev-zero": Path("/dev/zero"),
+            "dev-urandom": Path("/dev/urandom"), "directory": hostile_dir,
+            "missing": hostile_dir / "missing.log"}[case]
+    assert_one_line_error(bpfdoctor("explain", path), str(path))
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_explain_invalid_utf8_still_explains(tmp_path: Path, fmt: str) -> None:
+    log = tmp_path / "latin1.log"
+    log.write_bytes(b"libbpf: prog 'caf\xe9': \xff\xfe\n"
+                    b"0: (85) call bpf_map_lookup_elem#1\n"
+                    b"R1 type=scalar expected=map_ptr\n")
+    proc = bpfdoctor("explain", log, "--format", fmt)
+    _assert_explained(proc, fmt)
+    assert proc.returncode == 1  # the map_ptr signature survives the bad bytes around it
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_explain_10mb_single_line(tmp_path: Path, fmt: str) -> None:
+    log = tmp_path / "one_line.log"
+    log.write_bytes(b"R1 type=scalar expected=map_ptr " * (10 * (1 << 20) // 32))
+    _assert_explained(bpfdoctor("explain", log, "--format", fmt), fmt)
+
+
+@pytest.mark.parametrize("payload", [b"\0" * 10, bytes(range(256)) * 100, b"\xff\xfe" * 500])
+def test_explain_stdin_binary(payload: bytes) -> None:
+    proc = bpfdoctor("explain", "-", stdin=payload)
+    if b"\0" in payload:
+        assert_one_line_error(proc, "binary")
+    else:
+        _assert_explained(proc, "text")
+
+
+def test_explain_empty_stdin_is_no_signature() -> None:
+    proc = bpfdoctor("explain", "-", "--format", "json", stdin=b"")
+    _assert_explained(proc, "json")
+    assert json.loads(proc.stdout)["diagnoses"] == []
+
+
+def _maxrss_kb_of(argv: list[str], feed: Iterator[bytes], timeout: float) -> tuple[int, int, str]:
+    """Run ``argv`` feeding ``feed`` to its stdin; (exit code, max RSS in KiB, stderr)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err,
+                                preexec_fn=_limit_memory)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdin is not None
+            try:
+                for chunk in feed:
+                    proc.stdin.write(chunk)
+            except BrokenPipeError:
+                pass
+            finally:
+                proc.stdin.close()
+            _pid, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
+        finally:
+            timer.cancel()
+        err.seek(0)
+        return proc.returncode, usage.ru_maxrss, err.read().decode("utf-8", "replace")
+
+
+@pytest.mark.slow
+def test_explain_1gb_log_streams_in_bounded_memory() -> None:
+    """A 1 GiB verifier log through stdin (generated on the fly, never on disk): it is
+    explained, with the error at the very end found, and RSS stays far below the input."""
+    line = b"0: (b7) R1 = 0                        ; R1_w=0\n"
+    block = line * (1 << 15)
+
+    def feed() -> Iterator[bytes]:
+        for _ in range((1 << 30) // len(block)):
+            yield block
+        yield b"R1 type=scalar expected=map_ptr\n"
+
+    code, rss_kb, stderr = _maxrss_kb_of(
+        [sys.executable, "-m", "bpfdoctor", "explain", "-", "--format", "json"], feed(), 600)
+    assert code == 1, stderr[-2000:]  # a map_ptr failure was recognised at the end
+    assert "Traceback" not in stderr
+    assert rss_kb < 512 * 1024, f"max RSS {rss_kb} KiB for a 1 GiB log"
+
+
+# -- rules, probe, profile, usage -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["XX999", "vf001x", "", "../../etc/passwd", "A" * 5000])
+def test_rules_show_unknown(code: str) -> None:
+    assert_one_line_error(bpfdoctor("rules", "show", code))
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", XDP, "--bogus"], ["check"], ["check", XDP, "--format"],
+    ["check", XDP, "--format", "yaml"], ["check", XDP, "--fail-on", "fatal"],
+    ["check", XDP, "--kconfig", "/proc/version"], ["check", XDP, "--loader", "zzz", "--live"],
+    ["check", XDP, "--kernel-version", "banana"], ["explain"], ["explain", "-", "--bogus"],
+    ["explain", "-", "--format", "xml"], ["probe", "--only", ","], ["probe", "--only", "nosuch"],
+    ["probe", "--format", "yaml"], ["rules", "show"], ["rules", "bogus"],
+    ["nosuchcommand"], ["--bogus"], ["check", XDP, "--log-level", "abc"],
+    ["check", XDP, "-o", "/nonexistent-dir/out.json", "--format", "json"],
+])
+def test_usage_errors_are_one_line(argv: list[str | Path]) -> None:
+    assert_one_line_error(bpfdoctor(*argv))
+
+
+def test_bare_command_shows_help() -> None:
+    proc = bpfdoctor()
+    assert_no_traceback(proc)
+    assert "Usage:" in proc.stdout + proc.stderr
+    assert proc.returncode in (0, 2)
+
+
+def test_closed_stdout_pipe_is_quiet() -> None:
+    """``bpfdoctor rules list | head -1``: no BrokenPipeError noise on stderr."""
+    proc = subprocess.run(
+        f"{sys.executable} -m bpfdoctor rules list | head -c 10 >/dev/null; "
+        "exit ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", capture_output=True,
+        text=True, timeout=TIMEOUT,
+    )
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip() == ""
+
+
+def test_debug_still_shows_traceback(hostile_dir: Path) -> None:
+    """``--debug`` is the documented way to get the traceback of an error."""
+    proc = bpfdoctor("--debug", "check", hostile_dir / "missing.o")
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr
+
+
+def test_fifo_inputs_are_never_opened(hostile_dir: Path) -> None:
+    """Regression for the hangs: after every FIFO case above the FIFOs are still FIFOs and
+    nothing waits on them (a run that blocked would have timed out)."""
+    fifo = hostile_dir / "again.fifo"
+    os.mkfifo(fifo)
+    try:
+        for argv in (["check", fifo], ["check", XDP, "--profile", fifo],
+                     ["check", XDP, "-t", f"btf:{fifo}"], ["probe", "--from", fifo]):
+            assert_one_line_error(bpfdoctor(*argv, timeout=20), "FIFO" if argv[0] == "check"
+                                  and argv[1] == fifo else str(fifo))
+        assert stat.S_ISFIFO(fifo.stat().st_mode)
+    finally:
+        fifo.unlink()
