@@ -128,7 +128,7 @@ def btf_type_offsets(data: bytes, btf_off: int) -> list[tuple[int, int, int]]:
 def btf_mutants(data: bytes) -> Iterator[tuple[str, bytes]]:
     """(label, object bytes): one corruption inside ``.BTF`` each."""
     off, _size = elf_sections(data)[".BTF"]
-    hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from("<IIIII", data, off + 4)
+    hdr_len, _type_off, type_len, str_off, str_len = struct.unpack_from("<IIIII", data, off + 4)
     yield "hdr type_len huge", _patched(data, off + 12, "<I", 0xFFFFFFF0)
     yield "hdr str_off past end", _patched(data, off + 16, "<I", 0x7FFFFFF0)
     yield "hdr str_len huge", _patched(data, off + 20, "<I", 0xFFFFFFFF)
