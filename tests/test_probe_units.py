@@ -8,7 +8,8 @@ import struct
 
 import pytest
 
-from bpfdoctor.btf import BtfBuilder, BtfLinkage
+from bpfdoctor import kfacts
+from bpfdoctor.btf import Btf, BtfBuilder, BtfKind, BtfLinkage
 from bpfdoctor.errors import BtfError
 from bpfdoctor.kernelprofile import (
     BtfFacts,
@@ -19,8 +20,7 @@ from bpfdoctor.kernelprofile import (
     SecurityFacts,
 )
 from bpfdoctor.model import Category, FeatureState
-from bpfdoctor.probe import asm, btf_facts, host
-from bpfdoctor.probe.btf_scan import RawBtf
+from bpfdoctor.probe import asm, host
 from bpfdoctor.probe.features import ProbeContext, classify_failure, expand_groups
 from bpfdoctor.probe.kconfig import Kconfig, parse_kconfig
 from bpfdoctor.probe.live import LiveProber
@@ -52,69 +52,83 @@ def kernel_like_btf() -> bytes:
     return b.encode()
 
 
-def test_raw_btf_enums_funcs_and_kfuncs() -> None:
-    raw = RawBtf(kernel_like_btf())
-    assert raw.enum_values("bpf_prog_type")["BPF_PROG_TYPE_XDP"] == 6
-    assert raw.enum_values("big") == {"BIG_ONE": 1 << 40}
-    assert raw.enum_values("missing") == {}
-    assert raw.kfuncs() == {"bpf_rcu_read_lock": raw.find("bpf_rcu_read_lock", 12)}
-    assert raw.find("not_a_kfunc", 12) is not None
-    assert raw.find("int", 12) is None  # right name, wrong kind
+def test_shared_btf_reader_gives_enums_funcs_and_kfuncs() -> None:
+    btf = Btf.from_bytes(kernel_like_btf())
+    assert kfacts.enum_values(btf, "bpf_prog_type")["BPF_PROG_TYPE_XDP"] == 6
+    assert kfacts.enum_values(btf, "big") == {"BIG_ONE": 1 << 40}
+    assert kfacts.enum_values(btf, "missing") == {}
+    lock = btf.find("bpf_rcu_read_lock", BtfKind.FUNC)
+    assert kfacts.kfunc_ids(btf) == {"bpf_rcu_read_lock": lock[0]}
+    assert btf.find("not_a_kfunc", BtfKind.FUNC)
+    assert btf.find("int", BtfKind.FUNC) == []  # right name, wrong kind
     assert {"INT", "ENUM", "ENUM64", "FUNC", "FUNC_PROTO", "DECL_TAG", "STRUCT"} <= \
-        raw.kinds_present
-    assert raw.has_string("bpf_kfunc") and not raw.has_string("bpf_kfun")
+        set(kfacts.kind_names(btf))
+    assert kfacts.has_string(btf, "bpf_kfunc") and not kfacts.has_string(btf, "bpf_kfun")
+    assert not kfacts.has_string(btf, "kfunc")  # a suffix of a string is not a whole string
 
 
 def test_btf_facts_names_follow_libbpf_and_skip_sentinels() -> None:
-    raw = RawBtf(kernel_like_btf())
-    assert btf_facts.prog_types(raw) == {"socket_filter": 1, "xdp": 6, "lirc_mode2": 20}
-    assert btf_facts.helpers(raw) == {"bpf_map_lookup_elem": 1}
-    assert btf_facts.map_types(raw) == {"cgroup_storage": 19}
+    btf = Btf.from_bytes(kernel_like_btf())
+    assert kfacts.enum_ids(btf, "prog_types") == {"socket_filter": 1, "xdp": 6,
+                                                  "lirc_mode2": 20}
+    assert kfacts.enum_ids(btf, "helpers") == {"bpf_map_lookup_elem": 1}
+    assert kfacts.enum_ids(btf, "map_types") == {"cgroup_storage": 19}
     kc = parse_kconfig("CONFIG_BPF=y\n# CONFIG_BPF_LIRC_MODE2 is not set\n")
-    facts = btf_facts.group_facts(raw, kc, "prog_types", "no CAP_BPF")
+    facts = kfacts.group_features(btf, kc.values, "prog_types", "no CAP_BPF")
     assert facts["xdp"].state is S and facts["xdp"].source == "btf"
     assert "from BTF" in (facts["xdp"].reason or "") and "no CAP_BPF" in (facts["xdp"].reason
                                                                           or "")
     assert facts["lirc_mode2"].state is U and "CONFIG_BPF_LIRC_MODE2" in (
         facts["lirc_mode2"].reason or "")
-    assert set(btf_facts.group_facts(raw, kc, "kfuncs", "")) == {"bpf_rcu_read_lock"}
+    # this BTF's enum lacks kprobe: an append-only enum without it means no such type
+    assert facts["kprobe"].state is U and "not in this kernel's enum" in (
+        facts["kprobe"].reason or "")
+    assert set(kfacts.group_features(btf, kc.values, "kfuncs")) == {"bpf_rcu_read_lock"}
+    # without a config nothing is compiled out
+    assert kfacts.group_features(btf, None, "prog_types")["lirc_mode2"].state is S
 
 
 @pytest.mark.parametrize(("blob", "message"), [
-    (b"", "shorter than the header"),
-    (b"\x00\x00" + b"\x00" * 30, "bad magic"),
-    (struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, 1000, 0, 0), "run past the end"),
+    (b"", "header truncated"),
+    (b"\x00\x00" + b"\x00" * 30, "bad BTF magic"),
+    (struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, 1000, 0, 0), "past the end"),
 ])
-def test_raw_btf_rejects_malformed_headers(blob: bytes, message: str) -> None:
-    with pytest.raises(BtfError, match=message):
-        RawBtf(blob)
+def test_malformed_btf_is_one_line_error(blob: bytes, message: str) -> None:
+    with pytest.raises(BtfError, match=message) as exc:
+        Btf.from_bytes(blob, source="/sys/kernel/btf/vmlinux")
+    assert "\n" not in str(exc.value)
 
 
-def test_raw_btf_rejects_truncated_type() -> None:
+def test_truncated_btf_type_is_one_line_error() -> None:
     b = BtfBuilder()
     b.add_raw(4, "s", vlen=5, size_type=4)  # a struct claiming 5 members, none written
-    with pytest.raises(BtfError, match=r"type \[1\] truncated|type section ends"):
-        RawBtf(b.encode())
+    with pytest.raises(BtfError, match=r"type \[1\]") as exc:
+        Btf.from_bytes(b.encode())
+    assert "\n" not in str(exc.value)
 
 
-def test_raw_btf_reads_big_endian() -> None:
+def test_shared_btf_reader_reads_big_endian() -> None:
     b = BtfBuilder()
     b.add_int("int", 4)
     b.add_enum("e", [("A", 7)])
-    raw = RawBtf(b.encode("big"))
-    assert raw.enum_values("e") == {"A": 7}
+    b.add_enum("bpf_map_type", [("BPF_MAP_TYPE_HASH", 1)])
+    btf = Btf.from_bytes(b.encode("big"))
+    assert kfacts.enum_values(btf, "e") == {"A": 7}
+    assert kfacts.enum_ids(btf, "map_types") == {"hash": 1}
+    assert kfacts.has_string(btf, "A")
 
 
 @pytest.mark.skipif(not os.path.exists("/sys/kernel/btf/vmlinux"), reason="no vmlinux BTF")
-def test_raw_btf_on_this_kernel_agrees_with_uapi_table() -> None:
+def test_vmlinux_btf_on_this_kernel_agrees_with_uapi_table() -> None:
     from bpfdoctor.knowledge import uapi
 
     with open("/sys/kernel/btf/vmlinux", "rb") as fh:
-        raw = RawBtf(fh.read())
-    assert btf_facts.prog_types(raw)["xdp"] == 6
-    ours = btf_facts.helpers(raw)
+        btf = Btf.from_bytes(fh.read())
+    assert kfacts.enum_ids(btf, "prog_types")["xdp"] == 6
+    ours = kfacts.enum_ids(btf, "helpers")
     assert ours["bpf_map_lookup_elem"] == 1
-    assert set(uapi.helper_ids()) <= set(ours) | {"bpf_unspec"}
+    assert "bpf_unspec" not in ours
+    assert set(uapi.helper_ids()) <= set(ours)
 
 
 MOUNTINFO = """\

@@ -199,7 +199,7 @@ def btf_target(
     path: Path, *, kconfig: Path | None, kernel_version: str | None, name: str,
     loader_spec: Any = DEFAULT_LOADER,
 ) -> Target:
-    from bpfdoctor.offline.synth import btf_features
+    from bpfdoctor.kfacts import btf_features
 
     btf = _read_btf(path)
     kinds = tuple(sorted(k.name for k in btf.kind_counts()))

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bpfdoctor import __version__
+from bpfdoctor import __version__, kfacts
 from bpfdoctor.btf import Btf
 from bpfdoctor.errors import BpfDoctorError, InputError
 from bpfdoctor.kernelprofile import KernelProfile
@@ -88,7 +88,7 @@ def _read(path: Path, what: str, limit: int) -> bytes:
 
 def _parse_btf(data: bytes, where: str) -> Btf:
     btf = Btf.from_bytes(data, source=where)
-    if not synth.enum_values(btf, "bpf_prog_type"):
+    if not kfacts.enum_values(btf, "bpf_prog_type"):
         raise InputError(f"{where}: BTF without enum bpf_prog_type: not a kernel's vmlinux BTF "
                          "(a module's or a program's?)")
     return btf

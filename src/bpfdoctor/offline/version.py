@@ -16,8 +16,8 @@ import re
 from packaging.version import Version
 
 from bpfdoctor.btf import Btf
+from bpfdoctor.kfacts import ENUM_GROUPS, enum_values, short_names
 from bpfdoctor.knowledge.kb import KnowledgeBase
-from bpfdoctor.offline.synth import ENUM_GROUPS, enum_values, short_names
 
 _RELEASE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
 _KB_KIND = {"prog_types": "prog_type", "map_types": "map_type", "helpers": "helper",

@@ -15,15 +15,18 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bpfdoctor import __version__
+from bpfdoctor import __version__, kfacts
 from bpfdoctor.kernelprofile import Feature, FsFacts, KernelProfile, ProbeMeta
 from bpfdoctor.knowledge import uapi
 from bpfdoctor.model import FeatureState
-from bpfdoctor.probe import asm, btf_facts, host
+from bpfdoctor.probe import asm, host
 from bpfdoctor.probe import syscall as sc
 from bpfdoctor.probe.features import GROUPS, ProbeContext, classify_failure, expand_groups
 from bpfdoctor.probe.kconfig import read_host_kconfig
 from bpfdoctor.probe.live import ITEM_NAMES, LiveProber, lockdown_from_behaviour
+
+# Groups whose every item vmlinux BTF answers (kfacts.group_features) when bpf() is not usable.
+_BTF_ANSWERS = ("prog_types", "map_types", "helpers", "attach", "link_types", "kfuncs")
 
 # progress(done_units, total_units, label)
 ProgressFn = Callable[[int, int, str], None]
@@ -90,7 +93,7 @@ def capture(only: list[str] | None = None, progress: ProgressFn = _noop,
         elif prober is not None:
             features[g] = _live_group(prober, g, step, tuple(m.path for m in fs.bpffs))
         else:
-            features[g] = _fallback_group(ctx, g, gate)
+            features[g] = _fallback_group(ctx, g, gate, btf.vmlinux_kinds)
             step(1)
     if "tracing" in groups:
         features["tracing"] = _tracing(ctx, fs, features.get("prog_types", {}))
@@ -117,7 +120,7 @@ def _live_group(p: LiveProber, group: str, step: Callable[[int], None],
         step(1)
         if p.ctx.btf is None:
             return {}
-        return btf_facts.group_facts(p.ctx.btf, p.ctx.kconfig, group,
+        return kfacts.group_features(p.ctx.btf, p.ctx.config, group,
                                      "attaching is never tried by the probe")
     if group == "tracing":
         step(1)
@@ -126,36 +129,29 @@ def _live_group(p: LiveProber, group: str, step: Callable[[int], None],
     return result
 
 
-def _fallback_group(ctx: ProbeContext, group: str, gate: Feature) -> dict[str, Feature]:
+def _fallback_group(ctx: ProbeContext, group: str, gate: Feature,
+                    btf_kinds_used: tuple[str, ...]) -> dict[str, Feature]:
     """Without bpf(): BTF facts where BTF answers, else every item denied/unknown with why."""
     why = f"live probe not possible: {gate.reason}"
-    if ctx.btf is not None and group in btf_facts.BTF_GROUPS:
-        return btf_facts.group_facts(ctx.btf, ctx.kconfig, group, why)
+    if ctx.btf is not None and group in _BTF_ANSWERS:
+        return kfacts.group_features(ctx.btf, ctx.config, group, why)
     if group == "map_flags" and ctx.btf is not None:
-        return {name: (Feature(FeatureState.SUPPORTED, f"from BTF: BPF_F_{name.upper()} is "
-                                                       f"defined; {why}", "btf")
-                       if ctx.btf.has_string(f"BPF_F_{name.upper()}")
-                       else Feature(FeatureState.DENIED, why, "live"))
+        defined = kfacts.map_flags(ctx.btf, why)
+        return {name: defined.get(name) or Feature(FeatureState.DENIED, why, "live")
                 for name in ITEM_NAMES["map_flags"]}
     if group == "token":
         return {"token_create": Feature(gate.state if gate.state is not FeatureState.SUPPORTED
                                         else FeatureState.UNKNOWN, why, "live")}
     if group == "btf_kinds" and ctx.btf is not None:
-        # the kernel's own BTF uses these kinds, so it parses them
-        kinds = {"struct": "STRUCT", "func": "FUNC", "datasec": "DATASEC", "float": "FLOAT",
-                 "decl_tag": "DECL_TAG", "type_tag": "TYPE_TAG", "enum64": "ENUM64"}
-        out = {"btf": Feature(FeatureState.SUPPORTED, "from BTF: vmlinux BTF is present", "btf")}
-        for name, kind in kinds.items():
-            if kind in ctx.btf.kinds_present:
-                out[name] = Feature(FeatureState.SUPPORTED,
-                                    f"from BTF: vmlinux BTF itself uses {kind}", "btf")
-            else:
-                out[name] = Feature(FeatureState.UNKNOWN, f"{why}; vmlinux BTF does not use "
-                                                          f"{kind}", "btf")
-        return out
+        # the kernel's own BTF uses these kinds, so it parses them; the others are not known
+        used = kfacts.btf_kinds(btf_kinds_used)
+        return {"btf": used["btf"]} | {
+            key: used.get(key) or Feature(FeatureState.UNKNOWN, f"{why}; vmlinux BTF does not "
+                                                                 f"use {kind.name}", "btf")
+            for key, kind in kfacts.BTF_KIND_OF_KEY.items()}
     state = FeatureState.DENIED if gate.state is FeatureState.DENIED else FeatureState.UNKNOWN
     names = ITEM_NAMES.get(group) or _uapi_names(group)
-    if ctx.btf is None and group in btf_facts.BTF_GROUPS:
+    if ctx.btf is None and group in _BTF_ANSWERS:
         why += "; no vmlinux BTF to read the kernel's enums from"
     return {name: Feature(state, why, "live") for name in names}
 

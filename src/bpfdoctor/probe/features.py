@@ -7,7 +7,7 @@ non-supported answer carries a reason a person can act on.
 
 Groups (the ``--only`` names) are registered here with their progress weight and what they
 depend on; :class:`~bpfdoctor.probe.live.LiveProber` has one method per group, and
-:mod:`~bpfdoctor.probe.btf_facts` answers the groups vmlinux BTF can answer without loading.
+:mod:`~bpfdoctor.kfacts` answers the groups vmlinux BTF can answer without loading.
 Minimum kernels come from the knowledge base (``KnowledgeBase.min_kernel``) when installed.
 """
 
@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bpfdoctor.btf import Btf
 from bpfdoctor.errors import BpfDoctorError
 from bpfdoctor.kernelprofile import Feature, SecurityFacts
 from bpfdoctor.model import FeatureState
-from bpfdoctor.probe.btf_scan import RawBtf
 from bpfdoctor.probe.kconfig import Kconfig
 from bpfdoctor.probe.syscall import errno_name
 
@@ -42,8 +42,13 @@ class ProbeContext:
     kconfig: Kconfig
     security: SecurityFacts
     sysctls: Mapping[str, str | None] = field(default_factory=dict)
-    btf: RawBtf | None = None
+    btf: Btf | None = None
     euid: int = 0
+
+    @property
+    def config(self) -> Mapping[str, str] | None:
+        """The whole kernel config for :mod:`bpfdoctor.kfacts`; None when none was found."""
+        return None if self.kconfig.enabled("CONFIG_BPF") is None else self.kconfig.values
 
     @property
     def privileged(self) -> bool:

@@ -14,6 +14,7 @@ import resource
 import subprocess
 from pathlib import Path
 
+from bpfdoctor.btf import Btf
 from bpfdoctor.errors import BtfError
 from bpfdoctor.kernelprofile import (
     BpffsMount,
@@ -24,8 +25,8 @@ from bpfdoctor.kernelprofile import (
     SecurityFacts,
     release_tuple,
 )
+from bpfdoctor.kfacts import kind_names
 from bpfdoctor.model import FeatureState
-from bpfdoctor.probe.btf_scan import RawBtf
 from bpfdoctor.probe.kconfig import Kconfig
 
 SYSCTLS: dict[str, str] = {
@@ -231,8 +232,11 @@ def security_facts(kconfig: Kconfig, host: HostFacts) -> SecurityFacts:
     )
 
 
-def btf_facts(release: str) -> tuple[BtfFacts, RawBtf | None]:
-    """vmlinux BTF presence, size and parse result; module BTF files; libbpf fallbacks."""
+def btf_facts(release: str) -> tuple[BtfFacts, Btf | None]:
+    """vmlinux BTF presence, size and parse result; module BTF files; libbpf fallbacks.
+
+    The BTF is parsed by the shared :class:`~bpfdoctor.btf.Btf` (validated header, type
+    index; types decoded on demand), so the probe reads the kernel as every check does."""
     path = "/sys/kernel/btf/vmlinux"
     fallbacks = {p.format(r=release): os.path.exists(p.format(r=release))
                  for p in LIBBPF_VMLINUX_FALLBACKS}
@@ -248,12 +252,12 @@ def btf_facts(release: str) -> tuple[BtfFacts, RawBtf | None]:
         return BtfFacts(path, True, None, False, f"unreadable: {exc.strerror}", modules=modules,
                         fallback_paths=fallbacks), None
     try:
-        raw = RawBtf(data)
+        btf = Btf.from_bytes(data, source=path)
     except BtfError as exc:
         return BtfFacts(path, True, len(data), False, str(exc), modules=modules,
                         fallback_paths=fallbacks), None
-    return BtfFacts(path, True, len(data), True, None, tuple(sorted(raw.kinds_present)),
-                    modules, fallbacks), raw
+    return BtfFacts(path, True, len(data), True, None, kind_names(btf), modules,
+                    fallbacks), btf
 
 
 def parse_mountinfo(text: str) -> list[tuple[str, str, tuple[str, ...]]]:

@@ -22,9 +22,11 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from bpfdoctor import kfacts
+from bpfdoctor.btf import BtfKind
 from bpfdoctor.kernelprofile import Feature, release_tuple
 from bpfdoctor.knowledge import uapi
-from bpfdoctor.probe import asm, btf_facts
+from bpfdoctor.probe import asm
 from bpfdoctor.probe import syscall as sc
 from bpfdoctor.probe.btf_blobs import BLOBS
 from bpfdoctor.probe.features import (
@@ -122,12 +124,12 @@ class LiveProber:
     def __init__(self, ctx: ProbeContext) -> None:
         self.ctx = ctx
         btf = ctx.btf
-        self.prog_type_ids = (btf_facts.prog_types(btf) if btf else
+        self.prog_type_ids = (kfacts.enum_ids(btf, "prog_types") if btf else
                               {n: i for i, n in uapi.prog_types().items() if i})
-        self.map_type_ids = (btf_facts.map_types(btf) if btf else
+        self.map_type_ids = (kfacts.enum_ids(btf, "map_types") if btf else
                              {n: i for i, n in uapi.map_types().items() if i})
-        self.helper_ids = (btf_facts.helpers(btf) if btf else dict(uapi.helper_ids()))
-        self.attach_ids = (btf_facts.attach_types(btf) if btf else
+        self.helper_ids = (kfacts.enum_ids(btf, "helpers") if btf else dict(uapi.helper_ids()))
+        self.attach_ids = (kfacts.enum_ids(btf, "attach") if btf else
                            {n: i for i, n in uapi.attach_types().items()})
         self.setups: dict[str, dict[str, Any]] = {}  # loadable prog type -> prog_load kwargs
         self.prog_results: dict[str, Feature] = {}
@@ -137,9 +139,9 @@ class LiveProber:
         if self.ctx.btf is None:
             return None
         for n in names:
-            tid = self.ctx.btf.find(n, 12)
-            if tid is not None:
-                return tid
+            ids = self.ctx.btf.find(n, BtfKind.FUNC)
+            if ids:
+                return ids[0]
         return None
 
     def prog_setup(self, name: str) -> dict[str, Any] | str:
@@ -190,7 +192,7 @@ class LiveProber:
             setup = self.prog_setup(name)
             progress(1)
             if isinstance(setup, str):
-                fact = btf_facts.group_facts(self.ctx.btf, self.ctx.kconfig, "prog_types",
+                fact = kfacts.group_features(self.ctx.btf, self.ctx.config, "prog_types",
                                              setup).get(name) if self.ctx.btf else None
                 out[name] = fact or Feature(UNKNOWN, setup, "live")
                 continue
@@ -215,7 +217,7 @@ class LiveProber:
             if self.ctx.btf is not None and name in self.prog_type_ids:
                 btf_note = "; the kernel has the type (BTF)"
             return Feature(DENIED, (f.reason or "") + btf_note, "live")
-        option = btf_facts.PROG_TYPE_KCONFIG.get(name)
+        option = kfacts.PROG_TYPE_KCONFIG.get(name)
         if f.state is UNSUPPORTED and option and self.ctx.kconfig.enabled(option) is False:
             return Feature(UNSUPPORTED, f"{option} is not set ({f.reason})", "live")
         return f
@@ -265,7 +267,7 @@ class LiveProber:
                     out[name] = fact if self.ctx.btf else Feature(UNKNOWN, fact.reason, "live")
                 else:
                     f = classify_failure(self.ctx, res.errno, res.log, f"{_a(name)} map")
-                    option = btf_facts.MAP_TYPE_KCONFIG.get(name)
+                    option = kfacts.MAP_TYPE_KCONFIG.get(name)
                     if (f.state is UNSUPPORTED and option
                             and self.ctx.kconfig.enabled(option) is False):
                         f = Feature(UNSUPPORTED, f"{option} is not set ({f.reason})", "live")
@@ -297,7 +299,7 @@ class LiveProber:
             short = flag[len("BPF_F_"):].lower()
             if flag in not_map_create or flag not in tries:
                 why = not_map_create.get(flag, "no probe for this flag")
-                known = self.ctx.btf is not None and self.ctx.btf.has_string(flag)
+                known = self.ctx.btf is not None and kfacts.has_string(self.ctx.btf, flag)
                 out[short] = (Feature(SUPPORTED, f"from BTF: {flag} is defined; {why}", "btf")
                               if known else Feature(UNKNOWN, f"not probed: {why}", "live"))
                 continue
@@ -569,8 +571,8 @@ class LiveProber:
         btf = self.ctx.btf
         if btf is None:
             return {}
-        kf = btf.kfuncs()
-        out = btf_facts.group_facts(btf, self.ctx.kconfig, "kfuncs", "")
+        kf = kfacts.kfunc_ids(btf)
+        out = kfacts.kfuncs(btf)
         lock, unlock = kf.get("bpf_rcu_read_lock"), kf.get("bpf_rcu_read_unlock")
         if lock is not None and unlock is not None:
             insns = asm.call_kfunc(lock) + asm.call_kfunc(unlock) + asm.return_zero()
@@ -589,7 +591,7 @@ class LiveProber:
     def token(self, progress: Progress, bpffs: tuple[str, ...]) -> dict[str, Feature]:
         progress(1)
         out: dict[str, Feature] = {}
-        cmds = btf_facts.bpf_commands(self.ctx.btf) if self.ctx.btf else {}
+        cmds = kfacts.bpf_commands(self.ctx.btf) if self.ctx.btf else {}
         has_cmd = "TOKEN_CREATE" in cmds if cmds else None
         if has_cmd is False:
             out["token_create"] = Feature(UNSUPPORTED, "BPF_TOKEN_CREATE is not in this "
