@@ -252,6 +252,34 @@ def test_btf_features_and_kconfig_refinement() -> None:
     assert bound is not None and tuple(map(int, bound.split("."))) >= (6, 0)
 
 
+@needs_vmlinux
+def test_from_kernel_keeps_version_dates_under_btf_answers() -> None:
+    """BTF confirms what exists; the version table still says since when (min_kernel)."""
+    btf = Btf.from_bytes(VMLINUX.read_bytes())
+    profile = synth.kernel_profile(release="6.18.0", btf=btf, btf_path=str(VMLINUX),
+                                   btf_size=None, kconfig=None, kconfig_source=None,
+                                   version_known=True)
+    ringbuf = profile.feature("map_types", "ringbuf")
+    assert ringbuf is not None and ringbuf.source == "btf" and ringbuf.min_kernel == "5.8"
+    mmapable = profile.feature("map_flags", "mmapable")
+    assert mmapable is not None and mmapable.source == "btf" and mmapable.min_kernel == "5.5"
+    assert "bpf_unspec" not in profile.features["helpers"]
+
+
+def test_merge_prefers_later_layers_and_keeps_earlier_dates() -> None:
+    from bpfdoctor.kernelprofile import Feature
+
+    S, U = FeatureState.SUPPORTED, FeatureState.UNSUPPORTED
+    merged = synth.merge(
+        {"map_types": {"ringbuf": Feature(U, "introduced in Linux 5.8", "version", "5.8"),
+                       "hash": Feature(S, None, "version", "3.19")}},
+        {"map_types": {"ringbuf": Feature(S, "from BTF", "btf"),
+                       "hash": Feature(S, "from BTF", "btf", "3.18")}},
+    )
+    assert merged["map_types"]["ringbuf"] == Feature(S, "from BTF", "btf", "5.8")
+    assert merged["map_types"]["hash"].min_kernel == "3.18"  # the later layer's own date wins
+
+
 def test_tracing_facts_from_kconfig() -> None:
     on = synth.tracing_features({"CONFIG_KPROBES": "y", "CONFIG_KPROBE_EVENTS": "y"}, {})
     off = synth.tracing_features({"CONFIG_KPROBES": "n"}, {})

@@ -88,6 +88,41 @@ def test_btf_facts_names_follow_libbpf_and_skip_sentinels() -> None:
     assert kfacts.group_features(btf, None, "prog_types")["lirc_mode2"].state is S
 
 
+def test_kfacts_map_flags_and_btf_kinds() -> None:
+    b = BtfBuilder()
+    b.add_int("int", 4)
+    b.add_enum("", [("BPF_F_NO_PREALLOC", 1), ("BPF_F_MMAPABLE", 1024)])
+    btf = Btf.from_bytes(b.encode())
+    flags = kfacts.map_flags(btf, "no CAP_BPF")
+    assert set(flags) == {"no_prealloc", "mmapable"}
+    assert flags["mmapable"].reason == "from BTF: BPF_F_MMAPABLE is defined; no CAP_BPF"
+    kinds = kfacts.group_features(btf, None, "btf_kinds")
+    assert set(kinds) == {"btf"}  # INT and ENUM are not probe keys; unused kinds left out
+    assert set(kfacts.btf_kinds(["STRUCT", "FLOAT", "INT"])) == {"btf", "struct", "float"}
+    everything = kfacts.btf_features(btf, None)
+    assert set(everything) == {"map_flags", "btf_kinds"}  # no bpf_* enums: nothing claimed
+
+
+@pytest.mark.skipif(not os.path.exists("/sys/kernel/btf/vmlinux"), reason="no vmlinux BTF")
+def test_btf_only_probe_reads_the_kernel_like_from_kernel() -> None:
+    """One reading of BTF: the probe without bpf() says what kfacts says, plus why."""
+    from bpfdoctor.probe import capture as cap
+    from bpfdoctor.probe.kconfig import read_host_kconfig
+
+    groups = ["prog_types", "map_types", "helpers", "attach", "link_types", "kfuncs"]
+    p = cap.capture(groups, btf_only=True)
+    kc, _ = read_host_kconfig()
+    with open("/sys/kernel/btf/vmlinux", "rb") as fh:
+        shared = kfacts.btf_features(Btf.from_bytes(fh.read()),
+                                     kc.values if kc.source else None)
+    for group in groups:
+        assert p.features[group].keys() == shared[group].keys(), group
+        for name, want in shared[group].items():
+            got = p.features[group][name]
+            assert (got.state, got.source) == (want.state, want.source), (group, name)
+            assert (got.reason or "").startswith(want.reason or ""), (group, name)
+
+
 @pytest.mark.parametrize(("blob", "message"), [
     (b"", "header truncated"),
     (b"\x00\x00" + b"\x00" * 30, "bad BTF magic"),

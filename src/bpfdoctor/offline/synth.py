@@ -16,6 +16,7 @@ Pure: takes parsed BTF, a kconfig mapping and a version string.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from packaging.version import Version
@@ -156,11 +157,17 @@ def security_from_kconfig(kconfig: Mapping[str, str]) -> SecurityFacts:
 
 
 def merge(*layers: Mapping[str, Mapping[str, Feature]]) -> dict[str, dict[str, Feature]]:
-    """Later layers win item by item (BTF over version)."""
+    """Later layers win item by item (BTF over version); an answer without a date keeps the
+    ``min_kernel`` an earlier layer knew (the version table dates what BTF only confirms)."""
     out: dict[str, dict[str, Feature]] = {}
     for layer in layers:
         for group, items in layer.items():
-            out.setdefault(group, {}).update(items)
+            dest = out.setdefault(group, {})
+            for name, feature in items.items():
+                before = dest.get(name)
+                if before is not None and feature.min_kernel is None and before.min_kernel:
+                    feature = replace(feature, min_kernel=before.min_kernel)
+                dest[name] = feature
     return out
 
 
