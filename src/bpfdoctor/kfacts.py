@@ -174,24 +174,27 @@ def _enum_group(btf: Btf, kconfig: Mapping[str, str] | None, group: str,
         else:
             items[name] = Feature(S, _because(f"from BTF: {name} is in this kernel's enum", why),
                                   "btf")
-    for name in _uapi_names(group):
+    for name in uapi_names(group):
         if name not in items:
             items[name] = Feature(U, f"from BTF: {name} is not in this kernel's enum {enum}",
                                   "btf")
     return items
 
 
-def _uapi_names(group: str) -> Iterable[str]:
-    """Every item of a group the packaged UAPI table knows (what an old kernel may lack)."""
+def uapi_names(group: str) -> tuple[str, ...]:
+    """Every item of an enum group the packaged UAPI table knows (what an old kernel may lack,
+    and what the probe lists when this kernel has no BTF); empty for other groups."""
     if group == "prog_types":
-        return (n for i, n in uapi.prog_types().items() if i)
+        return tuple(n for i, n in uapi.prog_types().items() if i)
     if group == "map_types":
-        return (n for i, n in uapi.map_types().items() if i)
+        return tuple(n for i, n in uapi.map_types().items() if i)
     if group == "helpers":
-        return uapi.helper_ids()
+        return tuple(uapi.helper_ids())
     if group == "attach":
-        return uapi.attach_types().values()
-    return (n for i, n in uapi.link_types().items() if i)
+        return tuple(uapi.attach_types().values())
+    if group == "link_types":
+        return tuple(n for i, n in uapi.link_types().items() if i)
+    return ()
 
 
 def kfuncs(btf: Btf) -> dict[str, Feature]:

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 
 from bpfdoctor import __version__, kfacts
 from bpfdoctor.kernelprofile import Feature, FsFacts, KernelProfile, ProbeMeta
-from bpfdoctor.knowledge import uapi
 from bpfdoctor.model import FeatureState
 from bpfdoctor.probe import asm, host
 from bpfdoctor.probe import syscall as sc
@@ -150,25 +149,10 @@ def _fallback_group(ctx: ProbeContext, group: str, gate: Feature,
                                                                  f"use {kind.name}", "btf")
             for key, kind in kfacts.BTF_KIND_OF_KEY.items()}
     state = FeatureState.DENIED if gate.state is FeatureState.DENIED else FeatureState.UNKNOWN
-    names = ITEM_NAMES.get(group) or _uapi_names(group)
+    names = ITEM_NAMES.get(group) or kfacts.uapi_names(group)
     if ctx.btf is None and group in _BTF_ANSWERS:
         why += "; no vmlinux BTF to read the kernel's enums from"
     return {name: Feature(state, why, "live") for name in names}
-
-
-def _uapi_names(group: str) -> tuple[str, ...]:
-    """Names from the packaged UAPI table, for listing items when this kernel's BTF is absent."""
-    if group == "prog_types":
-        return tuple(n for i, n in uapi.prog_types().items() if i)
-    if group == "map_types":
-        return tuple(n for i, n in uapi.map_types().items() if i)
-    if group == "helpers":
-        return tuple(uapi.helper_ids())
-    if group == "attach":
-        return tuple(uapi.attach_types().values())
-    if group == "link_types":
-        return tuple(n for i, n in uapi.link_types().items() if i)
-    return ()
 
 
 def _tracing(ctx: ProbeContext, fs: FsFacts,
