@@ -25,7 +25,6 @@ from bpfdoctor.btf import BtfBuilder
 from bpfdoctor.btf.types import BtfLinkage
 from bpfdoctor.check import run_check
 from bpfdoctor.checks import run_checks
-from bpfdoctor.checks.registry import CHECKS
 from bpfdoctor.checks.target import PinnedMap, Target
 from bpfdoctor.cli import app
 from bpfdoctor.elf.object import BpfObject

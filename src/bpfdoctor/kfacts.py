@@ -134,18 +134,12 @@ def kfunc_ids(btf: Btf) -> dict[str, int]:
 def has_string(btf: Btf, text: str) -> bool:
     """Whether ``text`` is a whole string of the BTF (or its base): a name the kernel's types
     or enumerators use, such as ``BPF_F_MMAPABLE``."""
-    needle = b"\0" + text.encode("utf-8") + b"\0"
-    chain: Btf | None = btf
-    while chain is not None:
-        if needle in chain._strings:  # the section starts with the empty string's NUL
-            return True
-        chain = chain.base
-    return False
+    return btf.has_string(text)
 
 
 def kind_names(btf: Btf) -> tuple[str, ...]:
     """Names of the BTF kinds this blob uses, sorted (``INT``, ``STRUCT``...)."""
-    return tuple(sorted(k.name for k in btf.kind_counts()))
+    return tuple(sorted(k.name for k in btf.kinds()))
 
 
 # -- facts -----------------------------------------------------------------------------------

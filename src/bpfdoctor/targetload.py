@@ -202,7 +202,7 @@ def btf_target(
     from bpfdoctor.kfacts import btf_features
 
     btf = _read_btf(path)
-    kinds = tuple(sorted(k.name for k in btf.kind_counts()))
+    kinds = tuple(sorted(k.name for k in btf.kinds()))
     values: dict[str, str] = {}
     source = None
     if kconfig is not None:

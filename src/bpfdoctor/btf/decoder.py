@@ -67,6 +67,7 @@ class Btf:
         "_cache",
         "_find_cache",
         "_first_index",
+        "_kinds",
         "_name_index",
         "_names",
         "_names_raw",
@@ -236,6 +237,7 @@ class Btf:
             )
         if len(offsets) + self.start_id - 1 > wire.BTF_MAX_NR_TYPES:
             raise self._err(f"too many types: {len(offsets)}")
+        self._kinds = frozenset(_KINDS[wire.btf_info_kind(i)] for i in steps)
         return offsets, names
 
     def _record_words(self, info: int, index: int) -> int:
@@ -588,6 +590,17 @@ class Btf:
         """The first type called ``name`` (of ``kind``), or None."""
         ids = self.find(name, kind)
         return self.type(ids[0]) if ids else None
+
+    def kinds(self) -> frozenset[BtfKind]:
+        """The kinds this blob uses (base not included), known from the one indexing pass:
+        far cheaper than :meth:`kind_counts` on vmlinux."""
+        return self._kinds
+
+    def has_string(self, text: str) -> bool:
+        """Whether ``text`` is a whole string of this BTF or its base (a type, member or
+        enumerator name such as ``BPF_F_MMAPABLE``)."""
+        needle = b"\0" + text.encode("utf-8") + b"\0"
+        return any(needle in btf._strings for btf in self._chain())
 
     def kind_counts(self) -> dict[BtfKind, int]:
         """How many types of each kind this blob defines (base types not included)."""

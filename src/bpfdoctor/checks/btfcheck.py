@@ -56,7 +56,7 @@ def btf_kinds(ctx: CheckContext) -> Iterator[Finding]:
         return
     loader = ctx.target.loader
     sanitizes = loader.name in SANITIZING_LOADERS
-    for kind in sorted(k.name for k in btf.kind_counts()):
+    for kind in sorted(k.name for k in btf.kinds()):
         fact = ctx.fact("btf_kinds", KIND_FEATURE.get(kind, "btf"), "btf_kind")
         if not fact.missing:
             continue
