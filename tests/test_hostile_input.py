@@ -293,6 +293,15 @@ def test_unreadable_file_without_dac_override(hostile_dir: Path, what: str) -> N
     assert "readable" in line or "permission denied" in line.lower(), line
 
 
+def test_check_huge_sparse_object_is_refused(tmp_path: Path) -> None:
+    """A valid ELF header on a 300 MB (sparse) file: refused by size, not read into memory."""
+    obj = tmp_path / "huge.o"
+    with obj.open("wb") as f:
+        f.write(XDP.read_bytes())
+        f.truncate(300 << 20)
+    assert_one_line_error(bpfdoctor("check", obj), "too large")
+
+
 @pytest.mark.parametrize("where", ["1", "4", "20", "63", "100", "1/4", "1/2", "shoff", "end-1"])
 def test_check_truncated_object(tmp_path: Path, where: str) -> None:
     data = CORE.read_bytes()

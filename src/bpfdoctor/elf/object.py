@@ -43,7 +43,10 @@ if TYPE_CHECKING:
     from bpfdoctor.btf.ext import BtfExt, LineInfo
 
 TEXT_SEC = ".text"
-MAX_OBJECT_SIZE = 1 << 30
+# Real BPF objects are kilobytes to a few MB (cilium's largest are ~10 MB); the whole file is
+# held in memory (plus its decoded tables), so a bound keeps a stray vmlinux or disk image
+# from costing gigabytes of RSS before it is refused.
+MAX_OBJECT_SIZE = 256 << 20
 
 
 @dataclass(frozen=True, slots=True)
