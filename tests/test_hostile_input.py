@@ -338,6 +338,47 @@ def test_truncation_sweep_in_process() -> None:
                 _must_be_handled(truncated_keeping_headers(data, n), f"{fixture.name}~{n}")
 
 
+def _renamed(data: bytes, old: bytes, new: bytes) -> bytes:
+    """Every occurrence of a string-table name replaced in place (same length, so every
+    offset in the object stays valid)."""
+    new = new + b"a" * (len(old) - len(new))
+    assert len(new) == len(old) and old in data
+    return data.replace(old, new)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_check_program_name_with_rich_markup(tmp_path: Path, fmt: str) -> None:
+    """A program called ``[/bold][/]x`` was parsed as rich markup: MarkupError traceback."""
+    obj = tmp_path / "markup.o"
+    obj.write_bytes(_renamed(XDP.read_bytes(), b"xdp_load_balancer", b"[/bold][/]x[red]"))
+    proc = bpfdoctor("check", obj, "--format", fmt)
+    assert_no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    if fmt == "json":
+        names = [p["name"] for p in json.loads(proc.stdout)["object"]["programs"]]
+        assert "[/bold][/]x[red]a" in names
+    else:
+        assert "[/bold][/]x[red]a" in proc.stdout  # shown literally
+
+
+def test_check_text_never_sends_terminal_controls(tmp_path: Path) -> None:
+    """ESC/BEL/CR and bidi overrides in object names are shown escaped in the text report, so
+    a crafted object cannot retitle or clear the terminal of whoever inspects it."""
+    obj = tmp_path / "esc.o"
+    evil = b"\x1b]0;pwn\x07\x1b[2J\r\xe2\x80\xae"
+    obj.write_bytes(_renamed(XDP.read_bytes(), b"xdp_load_balancer", evil))
+    proc = bpfdoctor("check", obj)
+    assert_no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    for control in ("\x1b", "\x07", "\r", "\u202e"):
+        assert control not in proc.stdout
+    assert "\\x1b]0;pwn\\x07\\x1b[2J\\x0d\\u202e" in proc.stdout
+    # JSON keeps the real bytes (escaped by the JSON encoder): machines get the truth
+    doc = bpfdoctor("check", obj, "--format", "json")
+    names = [p["name"] for p in json.loads(doc.stdout)["object"]["programs"]]
+    assert any(n.startswith("\x1b]0;pwn") for n in names)
+
+
 # -- check: corrupt .BTF / .BTF.ext -------------------------------------------------------
 
 BTF_CASES = ["hdr type_len huge", "hdr str_off past end", "hdr str_len huge", "hdr hdr_len huge",
