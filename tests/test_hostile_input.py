@@ -379,6 +379,25 @@ def test_check_text_never_sends_terminal_controls(tmp_path: Path) -> None:
     assert any(n.startswith("\x1b]0;pwn") for n in names)
 
 
+@pytest.mark.parametrize("command", ["probe", "profile"])
+def test_profile_text_never_sends_terminal_controls(tmp_path: Path, command: str) -> None:
+    """A profile saved elsewhere is untrusted text: its distro and reasons are shown escaped."""
+    doc = json.loads((REPO / "fixtures" / "profiles" / "live-6.18-lockdown.json").read_text())
+    doc["host"]["distro"] = "[/bold]\x1b]0;pwn\x07"
+    group = next(iter(doc["features"].values()))
+    item = next(iter(group.values()))
+    item["state"], item["reason"] = "denied", "EPERM \x1b[2J\u202e"
+    path = tmp_path / "evil.json"
+    path.write_text(json.dumps(doc))
+    argv = ["probe", "--from", path, "-v"] if command == "probe" else ["profile", "show", path]
+    proc = bpfdoctor(*argv)
+    assert_no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout + proc.stderr
+    assert "\x1b" not in text and "\u202e" not in text
+    assert "[/bold]\\x1b]0;pwn\\x07" in text
+
+
 # -- check: corrupt .BTF / .BTF.ext -------------------------------------------------------
 
 BTF_CASES = ["hdr type_len huge", "hdr str_off past end", "hdr str_len huge", "hdr hdr_len huge",

@@ -10,6 +10,7 @@ from collections import Counter
 from bpfdoctor.kernelprofile import KernelProfile
 from bpfdoctor.model import FeatureState
 from bpfdoctor.probe.problems import find_problems
+from bpfdoctor.report.inventory_text import printable
 
 _MARK = {"error": "✗", "warning": "!", "info": "·"}
 
@@ -73,4 +74,5 @@ def render_text(p: KernelProfile, *, verbose: bool = False) -> str:
     lines.append("")
     lines.append(f"probed in {p.probe.duration_ms} ms; save with --save FILE for "
                  "`check --profile FILE`")
-    return "\n".join(lines) + "\n"
+    # A profile may come from another machine: its strings must not drive this terminal.
+    return printable("\n".join(lines)) + "\n"
