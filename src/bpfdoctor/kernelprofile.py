@@ -34,6 +34,16 @@ GROUPS: tuple[str, ...] = (
 )
 
 
+# The expected attach type the live probe loads each program type with (probe.live
+# LiveProber.prog_setup). Helper answers per program type hold for that attach type: some
+# helpers depend on it (bpf_seq_printf only in iter, bpf_bind only in connect hooks).
+PROBED_ATTACH_TYPES: dict[str, str] = {
+    "tracing": "trace_raw_tp", "lsm": "lsm_mac", "cgroup_sock_addr": "cgroup_inet4_connect",
+    "cgroup_sockopt": "cgroup_getsockopt", "sk_lookup": "sk_lookup", "netfilter": "netfilter",
+    "lirc_mode2": "lirc_mode2",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Feature:
     """State of one probed item, why it is not supported, and where the answer came from.

@@ -10,6 +10,7 @@ from bpfdoctor.elf.insns import InsnKind
 from bpfdoctor.elf.object import Program
 from bpfdoctor.elf.sections import SecFlag, find_sec_def
 from bpfdoctor.errors import BpfDoctorError
+from bpfdoctor.kernelprofile import PROBED_ATTACH_TYPES
 from bpfdoctor.model import FeatureState, Finding
 from bpfdoctor.targets import LoaderSpec
 
@@ -138,8 +139,15 @@ def helpers(ctx: CheckContext) -> Iterator[Finding]:
             continue  # KC001/KC025 already say the whole program cannot load
         allowed = ctx.kb.helpers_for_prog_type(ptype, prog.info.attach_type)
         ptype_unknown = prog_type_fact(ctx, ptype, prog.info.attach_type).state.value == "unknown"
+        probed_at = PROBED_ATTACH_TYPES.get(ptype)
+        other_attach = probed_at is not None and prog.info.attach_type not in (None, probed_at)
         for helper in ctx.use(prog).helpers:
             feature = ctx.target.profile.helper_state(helper, ptype)
+            if other_attach:
+                # the profile's answer for this program type was probed with another attach
+                # type; whether the helper exists is still known, which hooks may call it comes
+                # from the knowledge base (allowed, below)
+                feature = ctx.target.profile.feature("helpers", helper)
             if prog.info.sleepable and feature is not None and feature.state.value != "supported":
                 # the probe loads non-sleepable programs; sleepable-only helpers (copy_from_user)
                 # show up as unavailable per program type, so ask the helper's overall state

@@ -95,7 +95,10 @@ def capture(only: list[str] | None = None, progress: ProgressFn = _noop,
             features[g] = _fallback_group(ctx, g, gate, btf.vmlinux_kinds)
             step(1)
     if "tracing" in groups:
-        features["tracing"] = _tracing(ctx, fs, features.get("prog_types", {}))
+        hooks: dict[str, Feature] = {}
+        if prober is not None and "tracing" in prober.prog_type_ids:
+            hooks["fentry"] = prober.fentry()
+        features["tracing"] = _tracing(ctx, fs, features.get("prog_types", {}), hooks)
     return KernelProfile(
         captured_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         host=hostf,
@@ -155,8 +158,8 @@ def _fallback_group(ctx: ProbeContext, group: str, gate: Feature,
     return {name: Feature(state, why, "live") for name in names}
 
 
-def _tracing(ctx: ProbeContext, fs: FsFacts,
-             prog_types: dict[str, Feature]) -> dict[str, Feature]:
+def _tracing(ctx: ProbeContext, fs: FsFacts, prog_types: dict[str, Feature],
+             hooks: dict[str, Feature] | None = None) -> dict[str, Feature]:
     """Attach-side facts: what makes kprobes, fentry, tracepoints and LSM programs work."""
     k = ctx.kconfig
     S, U, D, N = (FeatureState.SUPPORTED, FeatureState.UNSUPPORTED, FeatureState.DENIED,
@@ -177,7 +180,7 @@ def _tracing(ctx: ProbeContext, fs: FsFacts,
     out["kprobe_multi"] = opt("CONFIG_FPROBE", "kprobe.multi links need fprobe")
     out["uprobe"] = opt("CONFIG_UPROBE_EVENTS", "uprobes attach through uprobe events")
     for name, prog in (("fentry", "tracing"), ("lsm", "lsm")):
-        f = prog_types.get(prog)
+        f = (hooks or {}).get(name) or prog_types.get(prog)
         out[name] = Feature(f.state, f.reason, f.source) if f else Feature(
             N, f"{prog} program type not probed", "live")
     if "lsm" in out and out["lsm"].state is S and "bpf" not in ctx.security.lsms:

@@ -144,6 +144,33 @@ class LiveProber:
                 return ids[0]
         return None
 
+    def _typedef_id(self, *names: str) -> int | None:
+        if self.ctx.btf is None:
+            return None
+        for n in names:
+            ids = self.ctx.btf.find(n, BtfKind.TYPEDEF)
+            if ids:
+                return ids[0]
+        return None
+
+    def fentry(self) -> Feature:
+        """An fentry load of its own: under lockdown it is refused while tp_btf loads."""
+        fid = self._func_id("bpf_fentry_test1", "bpf_modify_return_test", "do_nanosleep")
+        if fid is None:
+            return Feature(UNKNOWN, "no kernel function in vmlinux BTF to attach fentry to",
+                           "live")
+        at = self.attach_ids
+        res = sc.prog_load(self.prog_type_ids["tracing"], asm.return_zero(), log_size=4096,
+                           expected_attach_type=at.get("trace_fentry", 24), attach_btf_id=fid)
+        with contextlib.closing(res):
+            if res.ok:
+                return Feature(SUPPORTED, None, "live")
+            f = classify_failure(self.ctx, res.errno, res.log, "an fentry (trampoline) program")
+            if f.state is DENIED and self.prog_results.get("tracing", f).state is SUPPORTED:
+                return Feature(DENIED, f"{f.reason}; tp_btf programs of the same type load, so "
+                                       "it is the trampoline attach that is refused", "live")
+            return f
+
     def prog_setup(self, name: str) -> dict[str, Any] | str:
         """prog_load kwargs for a minimal program of this type, or why there is none."""
         at = self.attach_ids
@@ -163,10 +190,13 @@ class LiveProber:
         if name == "syscall":
             return {"prog_flags": sc.BPF_F_SLEEPABLE}
         if name == "tracing":
-            fid = self._func_id("bpf_fentry_test1", "bpf_modify_return_test", "do_nanosleep")
-            if fid is None:
-                return "needs a kernel function in vmlinux BTF to attach fentry to"
-            return {"expected_attach_type": at.get("trace_fentry", 24), "attach_btf_id": fid}
+            # tp_btf: the tracing type itself. Trampolines (fentry/fexit/fmod_ret) can be
+            # refused where tp_btf and iter load (lockdown); fentry is probed apart.
+            tid = self._typedef_id("btf_trace_sched_switch", "btf_trace_sys_enter",
+                                   "btf_trace_sched_process_exec")
+            if tid is None:
+                return "needs a btf_trace_* tracepoint typedef in vmlinux BTF for tp_btf"
+            return {"expected_attach_type": at.get("trace_raw_tp", 23), "attach_btf_id": tid}
         if name == "lsm":
             fid = self._func_id("bpf_lsm_file_open", "bpf_lsm_bpf")
             if fid is None:

@@ -68,16 +68,18 @@ def find_problems(p: KernelProfile) -> list[Problem]:
             Severity.WARNING, Category.MODULE_BTF_MISSING, "No BTF for kernel modules",
             "CONFIG_DEBUG_INFO_BTF_MODULES is not set: CO-RE relocations and fentry against "
             "module types/functions fail", "use a kernel with CONFIG_DEBUG_INFO_BTF_MODULES=y"))
-    for name, label, fix in (
-        ("tracing", "fentry/fexit/fmod_ret/iter (tracing) programs",
-         "use kprobes, tracepoints or raw tracepoints if they work here; otherwise lift the "
+    for group, name, label, fix in (
+        ("tracing", "fentry", "fentry/fexit/fmod_ret (trampoline) programs",
+         "use tp_btf, raw tracepoints or kprobes if they work here; otherwise lift the "
          "policy that denies it (lockdown, LSM)"),
-        ("lsm", "BPF LSM programs", "lift the policy that denies it (lockdown, LSM)"),
-        ("ext", "freplace (ext) programs", "lift the policy that denies it"),
+        ("prog_types", "tracing", "tracing programs (tp_btf, iter, fentry)",
+         "lift the policy that denies it (lockdown, LSM)"),
+        ("prog_types", "lsm", "BPF LSM programs", "lift the policy that denies it (lockdown, LSM)"),
+        ("prog_types", "ext", "freplace (ext) programs", "lift the policy that denies it"),
     ):
-        if _state(p, "prog_types", name) is D:
+        if _state(p, group, name) is D:
             out.append(Problem(Severity.ERROR, Category.PERMISSION, f"{label} are denied",
-                               _reason(p, "prog_types", name), fix))
+                               _reason(p, group, name), fix))
     if _state(p, "tracing", "kprobe") is U:
         out.append(Problem(
             Severity.ERROR, Category.ATTACH_FAILED, "kprobes cannot attach",
