@@ -10,7 +10,7 @@ from collections import Counter
 from bpfdoctor.kernelprofile import KernelProfile
 from bpfdoctor.model import FeatureState
 from bpfdoctor.probe.problems import find_problems
-from bpfdoctor.report.inventory_text import printable
+from bpfdoctor.report.textsafe import printable
 
 _MARK = {"error": "✗", "warning": "!", "info": "·"}
 

@@ -1,6 +1,9 @@
 """Human text for explain: cause in one line, evidence in context, C line, registers, fixes.
 
 Rendered with rich into a string (the CLI decides where it goes); colour only when asked.
+Everything taken from the log (source name, program, evidence, registers, C line, and messages
+with captures filled in) is passed through ``textsafe.printable`` and, where it enters markup,
+``rich.markup.escape``: a pasted log must not be able to send terminal controls or rich tags.
 """
 
 from __future__ import annotations
@@ -14,9 +17,15 @@ from rich.text import Text
 from bpfdoctor.explain import ExplainResult
 from bpfdoctor.logs.verifier import register_of
 from bpfdoctor.model import Diagnosis, Evidence
+from bpfdoctor.report.textsafe import SafeConsole, printable
 from bpfdoctor.rules.schema import Catalogue
 
 NO_SIGNATURE = "no known signature: bpfdoctor does not recognise a failure cause in this log"
+
+
+def _esc(text: str) -> str:
+    """Foreign text made safe to embed in rich markup."""
+    return escape(printable(text))
 
 
 def render(
@@ -27,10 +36,10 @@ def render(
     all_diagnoses: bool = True,
 ) -> str:
     out = io.StringIO()
-    console = Console(file=out, force_terminal=color, no_color=not color, width=width,
+    console = SafeConsole(file=out, force_terminal=color, no_color=not color, width=width,
                       highlight=False, soft_wrap=not color)
     console.print(
-        f"[dim]{escape(result.source)}: {result.lines} lines, dialect {result.dialect}, "
+        f"[dim]{_esc(result.source)}: {result.lines} lines, dialect {result.dialect}, "
         f"outcome {result.outcome}[/dim]"
     )
     if not result.diagnoses:
@@ -49,7 +58,7 @@ def render(
             _primary(console, diag, catalogue, context)
         else:
             console.print(
-                f"  - [{diag.rule}] {escape(diag.title)} ({diag.category.value}, "
+                f"  - [{diag.rule}] {_esc(diag.title)} ({diag.category.value}, "
                 f"line {diag.evidence[0].line if diag.evidence else '?'})"
             )
     _stats(console, result)
@@ -64,26 +73,26 @@ def _primary(
 ) -> None:
     console.print(
         f"[bold red]{diag.severity.value}[/bold red] [bold][{diag.rule}] "
-        f"{escape(diag.title)}[/bold]  [dim]({diag.category.value}, confidence "
+        f"{_esc(diag.title)}[/bold]  [dim]({diag.category.value}, confidence "
         f"{diag.confidence.value})[/dim]"
     )
-    console.print(f"\n[bold]Cause:[/bold] {escape(diag.message)}")
+    console.print(f"\n[bold]Cause:[/bold] {_esc(diag.message)}")
     where = []
     if diag.program:
         where.append(f"program {diag.program}")
     if diag.insn is not None:
         where.append(f"instruction {diag.insn}")
     if where:
-        console.print(f"[bold]Where:[/bold] {escape(', '.join(where))}")
+        console.print(f"[bold]Where:[/bold] {_esc(', '.join(where))}")
     if diag.source_line:
-        console.print(f"[bold]Source:[/bold] [cyan]{escape(diag.source_line)}[/cyan]")
+        console.print(f"[bold]Source:[/bold] [cyan]{_esc(diag.source_line)}[/cyan]")
     if diag.register_state:
         reg = dict(diag.captures).get("reg")
         focus = register_of(diag.register_state, reg) if reg else None
         line = Text("Registers: ", style="bold")
-        line.append(diag.register_state)
+        line.append(printable(diag.register_state))
         if focus:
-            line.highlight_words([focus], style="bold yellow")
+            line.highlight_words([printable(focus)], style="bold yellow")
         console.print(line)
     if diag.evidence:
         console.print("\n[bold]Evidence:[/bold]")
@@ -91,28 +100,28 @@ def _primary(
         shown = {ev.line for ev in context}
         earlier = [ev for ev in diag.evidence if ev.line not in shown]
         for ev in earlier:
-            console.print(Text(f"> {ev.line:>7} | ", style="bold") + Text(ev.text, style="yellow"))
+            console.print(Text(f"> {ev.line:>7} | ", style="bold") + Text(printable(ev.text), style="yellow"))
         if earlier and context:
             console.print(Text("  " + " " * 7 + " | ...", style="dim"))
         for ev in context:
             if ev.line in marked:
                 console.print(Text(f"> {ev.line:>7} | ", style="bold")
-                              + Text(ev.text, style="bold yellow"))
+                              + Text(printable(ev.text), style="bold yellow"))
             else:
-                console.print(Text(f"  {ev.line:>7} | {ev.text}", style="dim"))
+                console.print(Text(f"  {ev.line:>7} | {printable(ev.text)}", style="dim"))
     rule = catalogue.get(diag.rule) if catalogue is not None else None
     if rule is not None:
         console.print("\n[bold]What it means[/bold]")
-        console.print(escape(rule.explanation.what.strip()))
+        console.print(_esc(rule.explanation.what.strip()))
         console.print("\n[bold]Why the kernel (or loader) rejects it[/bold]")
-        console.print(escape(rule.explanation.why.strip()))
+        console.print(_esc(rule.explanation.why.strip()))
     console.print("\n[bold]How to fix[/bold]")
     for fix in diag.fixes:
-        console.print(f"  * {escape(fix)}")
+        console.print(f"  * {_esc(fix)}")
     if diag.references:
         console.print("\n[bold]References[/bold]")
         for ref in diag.references:
-            console.print(f"  {escape(ref)}")
+            console.print(f"  {_esc(ref)}")
 
 
 def _stats(console: Console, result: ExplainResult) -> None:
@@ -128,4 +137,4 @@ def _stats(console: Console, result: ExplainResult) -> None:
         parts.append(f"stack depth {s.stack_depth}")
     if s.verification_time_usec is not None:
         parts.append(f"verification {s.verification_time_usec} usec")
-    console.print(f"\n[dim]Verifier: {escape(', '.join(parts))}[/dim]")
+    console.print(f"\n[dim]Verifier: {_esc(', '.join(parts))}[/dim]")

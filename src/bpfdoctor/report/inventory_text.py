@@ -6,39 +6,18 @@ parses can never disagree.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 from io import StringIO
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from bpfdoctor.model import CheckResult, Finding
+from bpfdoctor.report.textsafe import SafeConsole, printable
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-
-# C0/C1 controls except newline, DEL, and the bidi/format characters a "Trojan Source" name
-# would use. Names here come from the object file, so whoever built it controls them.
-_UNPRINTABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e"
-                          "\u2066-\u2069\ufeff]")
-
-
-def printable(text: str) -> str:
-    """``text`` with terminal controls shown as ``\\xNN``/``\\uNNNN`` escapes instead of sent:
-    an ESC in a program or section name must not repaint or retitle the user's terminal."""
-    return _UNPRINTABLE.sub(
-        lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
-
-
-class _SafeConsole(Console):
-    """Every plain string printed (table cells included) goes through ``printable``. Markup is
-    off: a name like ``[/bold]`` is text, not a rich tag (it used to raise MarkupError)."""
-
-    def render_str(self, text: str, **kwargs: Any) -> Text:
-        return super().render_str(printable(text), **kwargs)
 
 
 def _join(items: Iterable[Any], empty: str = "-") -> str:
@@ -240,7 +219,7 @@ def _findings(result: CheckResult) -> Table | None:
 def render(result: CheckResult, width: int = 120, color: bool = False) -> str:
     """The whole inventory and findings of one result as text."""
     buf = StringIO()
-    console = _SafeConsole(
+    console = SafeConsole(
         file=buf, width=width, force_terminal=color, color_system="standard" if color else None,
         no_color=not color, highlight=False, soft_wrap=False, markup=False,
     )
