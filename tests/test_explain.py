@@ -337,3 +337,85 @@ def test_structured_reason_block_is_read_like_any_line() -> None:
     result = explain_text(log)
     assert result.diagnoses[0].rule == "VF005"
     assert result.dialect == "kernel"
+
+
+# -- QA issue 3: placeholders, terminal controls, non-regular inputs -------------------------
+
+_LEFT_OVER = __import__("re").compile(r"\{\w+\}")
+
+
+def test_no_template_keeps_a_placeholder_without_captures() -> None:
+    """Every message, title and fix of every rule and cause, filled with no captures at all
+    (a log that lacks the line a capture comes from), reads as text, not ``{helper_name}``."""
+    from bpfdoctor.rules.matcher import fill
+
+    checked = 0
+    for rule in load_catalogue().rules:
+        templates = [rule.message, rule.title, *rule.fixes]
+        for cause in rule.causes:
+            templates += [cause.message or "", cause.title or "", *cause.fixes]
+        for template in templates:
+            out = fill(template, {})
+            assert not _LEFT_OVER.search(out), (rule.code, template, out)
+            checked += bool(_LEFT_OVER.search(template))
+    assert checked > 100  # the sweep did meet templates with placeholders
+
+
+def test_fill_keeps_given_values_and_neutral_words_for_missing_ones() -> None:
+    from bpfdoctor.rules.matcher import fill
+
+    assert fill("R{reg} to {helper_name}", {"reg": "1", "helper_name": "bpf_x"}) == "R1 to bpf_x"
+    assert fill("R{reg} to {helper_name}", {}) == "R? to the helper"
+    assert fill("empty '{what}'", {"what": ""}) == "empty ''"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_map_ptr_without_call_line_has_no_placeholder(fmt: str) -> None:
+    """QA: a log that is only the R1 line showed a literal ``{helper_name}``."""
+    result = explain_text("R1 type=scalar expected=map_ptr\n", "x.log", load_catalogue())
+    assert result.diagnoses[0].rule == "VF001"
+    out = render_json(result) if fmt == "json" else render_text(result, load_catalogue())
+    assert "{" + "helper_name}" not in out
+    assert "the helper needs a map pointer" in out
+
+
+def test_text_report_escapes_terminal_controls_from_the_log() -> None:
+    log = ("libbpf: prog 'x\x1b]0;pwn\x07y': BPF program load failed: Permission denied\n"
+           "0: (85) call bpf_map_lookup_elem#1\n"
+           "R1 type=scalar expected=map_ptr \x1b[2J\u202eevil\r\n")
+    result = explain_text(log, "ctl\x1b[31m.log", load_catalogue())
+    for color in (False, True):
+        out = render_text(result, load_catalogue(), color=color)
+        assert "\x07" not in out and "\u202e" not in out and "\x1b]0;pwn" not in out
+        assert "x\\x1b]0;pwn\\x07y" in out  # the name is shown, escaped
+        assert "\\u202eevil" in out
+        if not color:
+            assert "\x1b" not in out
+
+
+def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "log.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="FIFO"):
+        explain_file(fifo, load_catalogue())
+
+
+def test_binary_block_later_in_a_stream_is_refused() -> None:
+    """A log whose text turns into binary after the first block (stdin from a device, a
+    corrupted capture) ends with InputError instead of being scanned forever."""
+    import io
+
+    from bpfdoctor.logs.reader import ReadStats, iter_blocks
+
+    data = b"0: (b7) r0 = 0\n" * 100_000 + bytes(range(256)) * 8192
+    with pytest.raises(InputError, match="binary data"):
+        for _ in iter_blocks(io.BytesIO(data), ReadStats(), "x"):
+            pass
+
+
+def test_a_few_control_bytes_in_a_log_are_tolerated() -> None:
+    log = "libbpf: \x01\x02 odd bytes\n0: (85) call bpf_map_lookup_elem#1\n" \
+          "R1 type=scalar expected=map_ptr\n"
+    assert explain_text(log, "x", load_catalogue()).diagnoses[0].rule == "VF001"

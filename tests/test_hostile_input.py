@@ -14,6 +14,7 @@ seconds, and asserts that only ``BpfDoctorError`` ever escapes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -595,8 +596,8 @@ def _assert_explained(proc: subprocess.CompletedProcess[str], fmt: str) -> None:
         assert json.loads(proc.stdout)["schema"] == "bpfdoctor.explain/1"
 
 
-@pytest.mark.parametrize("case", ["binary", "nul-bytes", "elf", "dev-zero", "directory",
-                                  "missing"])
+@pytest.mark.parametrize("case", ["binary", "nul-bytes", "elf", "fifo", "dev-zero",
+                                  "dev-urandom", "directory", "missing"])
 def test_explain_rejects_non_logs(hostile_dir: Path, case: str) -> None:
     fifo = hostile_dir / "log.fifo"
     if not fifo.exists():
@@ -637,18 +638,90 @@ def test_explain_stdin_binary(payload: bytes) -> None:
         _assert_explained(proc, "text")
 
 
+def test_explain_fifo_and_devices_name_their_kind(hostile_dir: Path) -> None:
+    """QA issue 3: ``explain FIFO`` hung in open(), ``explain /dev/urandom`` hung now and then
+    (no NUL in its first KiB, then a stream that never ends). Both are refused by kind."""
+    fifo = hostile_dir / "kind.fifo"
+    os.mkfifo(fifo)
+    try:
+        assert_one_line_error(bpfdoctor("explain", fifo, timeout=20), "FIFO")
+        assert stat.S_ISFIFO(fifo.stat().st_mode)
+    finally:
+        fifo.unlink()
+    for _ in range(3):  # the old hang depended on the first KiB; a few draws, each must end
+        assert_one_line_error(bpfdoctor("explain", "/dev/urandom", timeout=20),
+                              "character device")
+
+
+def test_explain_stdin_random_stream_ends_with_binary_error() -> None:
+    """``explain - < /dev/urandom``: NUL-free first KiB (so the first sniff passes), then
+    random bytes without end; the control bytes of the first block end the run."""
+    first = os.urandom(1 << 20).replace(b"\0", b"x")
+
+    def feed() -> Iterator[bytes]:
+        yield first
+        for _ in range(256):  # 256 MiB at most: far more than a refusing run reads
+            yield os.urandom(1 << 20)
+
+    code, _rss, stderr = _maxrss_kb_of(
+        [sys.executable, "-m", "bpfdoctor", "explain", "-"], feed(), TIMEOUT)
+    assert code == 2, stderr[-2000:]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("bpfdoctor: error: "), stderr[-2000:]
+    assert "binary" in lines[0]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_explain_never_sends_terminal_controls(tmp_path: Path, fmt: str) -> None:
+    """QA issue 3: an OSC title sequence and a bidi override in a program name and an
+    evidence line reached the terminal through the text report."""
+    log = tmp_path / "ctl.log"
+    log.write_bytes(b"libbpf: prog 'x\x1b]0;pwn\x07': BPF program load failed\n"
+                    b"0: (85) call bpf_map_lookup_elem#1\n"
+                    b"R1 type=scalar expected=map_ptr \x1b[2J\xe2\x80\xae\n")
+    proc = bpfdoctor("explain", log, "--format", fmt)
+    _assert_explained(proc, fmt)
+    for stream in (proc.stdout, proc.stderr):
+        assert "\x1b" not in stream and "\x07" not in stream and "\u202e" not in stream
+    if fmt == "json":
+        assert "x\x1b]0;pwn\x07" in json.loads(proc.stdout)["diagnoses"][0]["program"]
+    else:
+        assert "x\\x1b]0;pwn\\x07" in proc.stdout + proc.stderr
+
+
 def test_explain_empty_stdin_is_no_signature() -> None:
     proc = bpfdoctor("explain", "-", "--format", "json", stdin=b"")
     _assert_explained(proc, "json")
     assert json.loads(proc.stdout)["diagnoses"] == []
 
 
+# Peak RSS must be measured from a small parent. Linux carries the RSS high-water mark of the
+# mm a process had before exec() into its ru_maxrss (fs/exec.c exec_mmap ->
+# setmax_mm_hiwater_rss), and a child forked from pytest starts as a copy of pytest: by the end
+# of the suite that alone is ~500 MB, which is what "692 MB for a 1 GiB log" once measured.
+# So a minimal interpreter forks and execs the command and reports its child's ru_maxrss.
+_RSS_WRAPPER = """
+import os, resource, sys
+out, limit, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+pid = os.fork()
+if pid == 0:
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    os.execv(argv[0], argv)
+_pid, status, usage = os.wait4(pid, 0)
+with open(out, "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _maxrss_kb_of(argv: list[str], feed: Iterator[bytes], timeout: float) -> tuple[int, int, str]:
     """Run ``argv`` feeding ``feed`` to its stdin; (exit code, max RSS in KiB, stderr)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err,
-                                preexec_fn=_limit_memory)
-        timer = threading.Timer(timeout, proc.kill)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as rss:
+        proc = subprocess.Popen(
+            [sys.executable, "-S", "-c", _RSS_WRAPPER, rss.name, str(MEMORY_LIMIT), *argv],
+            stdin=subprocess.PIPE, stdout=out, stderr=err, start_new_session=True)
+        timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, 9))
         timer.start()
         try:
             assert proc.stdin is not None
@@ -658,13 +731,14 @@ def _maxrss_kb_of(argv: list[str], feed: Iterator[bytes], timeout: float) -> tup
             except BrokenPipeError:
                 pass
             finally:
-                proc.stdin.close()
-            _pid, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
+                with contextlib.suppress(BrokenPipeError):
+                    proc.stdin.close()
+            proc.wait()
         finally:
             timer.cancel()
         err.seek(0)
-        return proc.returncode, usage.ru_maxrss, err.read().decode("utf-8", "replace")
+        text = rss.read().strip()
+        return proc.returncode, int(text) if text else -1, err.read().decode("utf-8", "replace")
 
 
 @pytest.mark.slow
@@ -683,7 +757,7 @@ def test_explain_1gb_log_streams_in_bounded_memory() -> None:
         [sys.executable, "-m", "bpfdoctor", "explain", "-", "--format", "json"], feed(), 600)
     assert code == 1, stderr[-2000:]  # a map_ptr failure was recognised at the end
     assert "Traceback" not in stderr
-    assert rss_kb < 512 * 1024, f"max RSS {rss_kb} KiB for a 1 GiB log"
+    assert 0 < rss_kb < 150 * 1024, f"max RSS {rss_kb} KiB for a 1 GiB log"
 
 
 # -- rules, probe, profile, usage -----------------------------------------------------------
@@ -744,3 +818,195 @@ def test_fifo_inputs_are_never_opened(hostile_dir: Path) -> None:
         assert stat.S_ISFIFO(fifo.stat().st_mode)
     finally:
         fifo.unlink()
+
+
+# == preflight, profile from-kernel, check --load (QA issues 5, 6, 7) =====================
+# Kept as one block: another engineer edits the explain cases above.
+
+
+def _fifo(d: Path, name: str) -> Path:
+    path = d / name
+    if not path.exists():
+        os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("case", ["target-profile-fifo", "target-profile-dev-zero",
+                                  "target-btf-fifo", "config-fifo", "config-dev-zero",
+                                  "object-fifo", "object-dev-zero"])
+def test_preflight_special_files(hostile_dir: Path, case: str) -> None:
+    """QA issue 5: ``-t profile:FIFO`` and ``-c FIFO`` hung, ``-c /dev/zero`` ran out of
+    memory, and a FIFO or /dev/zero object was reported as "no such file"."""
+    fifo = _fifo(hostile_dir, "preflight.fifo")
+    argv, needle = {
+        "target-profile-fifo": (["preflight", XDP, "-t", f"profile:{fifo}"], "FIFO"),
+        "target-profile-dev-zero": (["preflight", XDP, "-t", "profile:/dev/zero"],
+                                    "character device"),
+        "target-btf-fifo": (["preflight", XDP, "-t", f"btf:{fifo}"], "FIFO"),
+        "config-fifo": (["preflight", XDP, "-c", fifo], "FIFO"),
+        "config-dev-zero": (["preflight", XDP, "-c", "/dev/zero"], "character device"),
+        "object-fifo": (["preflight", fifo, "-t", "kernel:6.1"], "FIFO"),
+        "object-dev-zero": (["preflight", "/dev/zero", "-t", "kernel:6.1"],
+                            "character device"),
+    }[case]
+    line = assert_one_line_error(bpfdoctor(*argv, timeout=30), needle)
+    assert "no such file" not in line
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_preflight_config_too_large(tmp_path: Path) -> None:
+    """A multi-megabyte --config is refused by size, not parsed."""
+    big = tmp_path / "bpfdoctor.toml"
+    big.write_text("# padding\n" * 600_000)
+    assert_one_line_error(bpfdoctor("preflight", XDP, "-c", big), str(big), "MiB")
+
+
+def _profile_with_artifacts(d: Path, artifacts: dict[str, object]) -> Path:
+    doc = json.loads((REPO / "fixtures" / "profiles" / "live-6.18-lockdown.json").read_text())
+    doc["artifacts"] = artifacts
+    path = d / "with_artifacts.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("key", ["functions", "tracepoints", "vmlinux_btf"])
+@pytest.mark.parametrize("command", ["check", "preflight"])
+def test_profile_artifact_fifo_is_refused(tmp_path: Path, key: str, command: str) -> None:
+    """A from-kernel profile's artifacts are read with the same care as the profile: a FIFO
+    named there is refused by kind instead of blocking the open."""
+    fifo = _fifo(tmp_path, "artifact.fifo")
+    profile = _profile_with_artifacts(tmp_path, {key: fifo.name})
+    argv = (["check", XDP, "--profile", profile] if command == "check"
+            else ["preflight", XDP, "-t", f"profile:{profile}"])
+    assert_one_line_error(bpfdoctor(*argv, timeout=30), "FIFO", key)
+
+
+def test_profile_artifact_gzip_bomb_is_capped(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gzip function list is decompressed with a cap, not ``gzip.decompress`` of all of
+    it (the cap is lowered here so the bomb stays small)."""
+    import gzip
+
+    from bpfdoctor import targetload
+    from bpfdoctor.errors import InputError
+
+    bomb = tmp_path / "functions.txt.gz"
+    bomb.write_bytes(gzip.compress(b"a\n" * (1 << 20)))
+    monkeypatch.setattr(targetload, "MAX_LIST_BYTES", 1 << 20)
+    with pytest.raises(InputError, match="decompresses to more than"):
+        targetload._read_lines(bomb)
+    ok = tmp_path / "ok.txt.gz"
+    ok.write_bytes(gzip.compress(b"vfs_read\ndo_sys_open\n"))
+    assert targetload._read_lines(ok) == {"vfs_read", "do_sys_open"}
+
+
+@pytest.mark.parametrize("case", ["vmlinuz-fifo", "system-map-fifo", "vmlinuz-dev-zero",
+                                  "config-dev-urandom", "btf-directory"])
+def test_profile_from_kernel_special_files(hostile_dir: Path, tmp_path: Path,
+                                           case: str) -> None:
+    """QA issue 6: FIFOs hung, /dev/zero and /dev/urandom exhausted memory."""
+    if not VMLINUX.is_file() and case in ("system-map-fifo", "config-dev-urandom"):
+        pytest.skip("no /sys/kernel/btf/vmlinux")
+    fifo = _fifo(hostile_dir, "kernel.fifo")
+    out = tmp_path / "out"
+    opts, needle = {
+        "vmlinuz-fifo": (["--vmlinuz", fifo], "FIFO"),
+        "system-map-fifo": (["--btf", VMLINUX, "--system-map", fifo], "FIFO"),
+        "vmlinuz-dev-zero": (["--vmlinuz", "/dev/zero"], "character device"),
+        "config-dev-urandom": (["--btf", VMLINUX, "--config", "/dev/urandom"],
+                               "character device"),
+        "btf-directory": (["--btf", hostile_dir], "directory"),
+    }[case]
+    proc = bpfdoctor("profile", "from-kernel", "--out", out, *opts, timeout=30)
+    assert_one_line_error(proc, needle)
+    assert not (out / "profile.json").exists()
+
+
+def test_profile_from_kernel_no_progress_before_error(tmp_path: Path) -> None:
+    """Progress ("decompressing vmlinuz...") used to precede the error line; off a terminal
+    nothing but the error is printed."""
+    junk = tmp_path / "vmlinuz"
+    junk.write_bytes(bytes(range(256)) * 4096)
+    proc = bpfdoctor("profile", "from-kernel", "--out", tmp_path / "out", "--vmlinuz", junk)
+    line = assert_one_line_error(proc, str(junk))
+    assert "decompressing" not in line
+
+
+def test_profile_from_kernel_progress_on_terminal_is_erased(tmp_path: Path) -> None:
+    """On a terminal progress is shown on one line that is erased before the error, so what
+    the user is left with is still one error line."""
+    import pty
+
+    junk = tmp_path / "vmlinuz"
+    junk.write_bytes(bytes(range(256)) * 4096)
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bpfdoctor", "profile", "from-kernel", "--out",
+             str(tmp_path / "out"), "--vmlinuz", str(junk)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, timeout=TIMEOUT,
+            preexec_fn=_limit_memory, env={**os.environ, "NO_COLOR": "1"},
+        )
+        os.close(slave)
+        slave = -1
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed its side
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    assert proc.returncode == 2
+    text = seen.decode("utf-8", "replace")
+    assert "decompressing vmlinuz" in text  # progress was shown...
+    visible = text.split("\r\x1b[K")[-1].strip()  # ...and erased before the error
+    assert visible.startswith("bpfdoctor: error: ") and "\n" not in visible, text
+    assert "Traceback" not in text
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("label", ["ext line_info_off huge", "ext line_info_len huge",
+                                   "ext line_info rec_size huge"])
+def test_check_load_corrupt_line_info(tmp_path: Path, label: str) -> None:
+    """QA issue 7: ``check --load`` read line_info raw and died in ``struct.error``; now it
+    reports the same BtfError as plain ``check``, naming the section."""
+    obj = tmp_path / "bad_lines.o"
+    obj.write_bytes(dict(ext_mutants(CORE.read_bytes()))[label])
+    plain = assert_one_line_error(bpfdoctor("check", obj))
+    loaded = assert_one_line_error(bpfdoctor("check", obj, "--load"), ".BTF.ext", "line_info")
+    assert loaded == plain
+
+
+def test_relocator_corrupt_btf_ext_sweep() -> None:
+    """Every .BTF.ext corruption through the loader's relocator (pure: no map fds, no
+    kernel BTF): only BpfDoctorError escapes, never struct.error or IndexError."""
+    from bpfdoctor.probe.loader.relocate import Externals, Relocator
+
+    ext = Externals(map_fds={}, kconfig_offsets={}, vmlinux=lambda: None,
+                    kallsyms=lambda name: None)
+    refused = 0
+    for label, mutant in ext_mutants(CORE.read_bytes()):
+        try:
+            Relocator(BpfObject.from_bytes(mutant, label), ext, with_btf=True)
+        except BpfDoctorError:
+            refused += 1
+    assert refused > 10  # the line_info cases at least are refused, not read past the end
+
+
+@pytest.mark.parametrize("case", ["dev-zero", "regular-file", "under-a-file"])
+def test_check_load_keep_logs_not_a_directory(tmp_path: Path, case: str) -> None:
+    """QA issue 7: ``--keep-logs /dev/zero`` was "FileExistsError: [Errno 17]". Refused
+    before anything is loaded, so no kernel is needed to see it."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    path, needle = {"dev-zero": (Path("/dev/zero"), "is not a directory"),
+                    "regular-file": (afile, "is not a directory"),
+                    "under-a-file": (afile / "logs", "cannot create")}[case]
+    proc = bpfdoctor("check", XDP, "--load", "--keep-logs", path)
+    assert_one_line_error(proc, "--keep-logs", str(path), needle)

@@ -215,9 +215,23 @@ def derived_captures(hit: Hit) -> dict[str, str]:
     return out
 
 
+# What a placeholder reads as when the log did not give its value: a log that is only
+# "R1 type=scalar expected=map_ptr" has no "call" line, so no helper name. Words where the
+# placeholder stands for a noun in running text; "?" elsewhere ("R?", "instruction ?",
+# "section '?'"), which reads as "not in the log" without inventing a value.
+NEUTRAL = {"helper_name": "the helper", "helper": "the helper", "kfunc": "the kfunc",
+           "kfunc_detail": "see the evidence below"}
+UNKNOWN_VALUE = "?"
+
+
 def fill(template: str, values: dict[str, str]) -> str:
-    """Replace ``{name}`` with its value; unknown names stay as written (C braces survive)."""
-    return _PLACEHOLDER.sub(lambda m: values.get(m[1], m[0]), template)
+    """Replace every ``{name}`` with its value, or with a neutral word when the log did not
+    provide it: a diagnosis must never show a raw ``{helper_name}``. The loader has already
+    checked that each ``{name}`` in a template is a capture or a derived capture, so no other
+    brace text (C code in a fix) can look like one."""
+    return _PLACEHOLDER.sub(
+        lambda m: values[m[1]] if m[1] in values else NEUTRAL.get(m[1], UNKNOWN_VALUE),
+        template)
 
 
 def evidence_of(lines: list[tuple[int, str]]) -> tuple[Evidence, ...]:
