@@ -74,7 +74,9 @@ def _click_errors() -> tuple[type[Any], type[Any]]:
 
 def _one_line(text: str, limit: int = 400) -> str:
     """CONTRACT.md promises exactly one line on stderr for an error: fold and bound it."""
-    line = " ".join(text.split())
+    from bpfdoctor.report.textsafe import printable
+
+    line = printable(" ".join(text.split()))  # a file name may carry ESC: never send it raw
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
