@@ -51,6 +51,7 @@ from bpfdoctor.targets import (
 )
 
 CONFIG_NAMES = ("bpfdoctor.toml", "pyproject.toml")
+MAX_CONFIG_BYTES = 4 << 20  # a real bpfdoctor.toml / pyproject.toml is a few KiB
 COMMAND_LINE = "<command line>"  # the source of a configuration built from flags alone
 
 _TOP_KEYS = frozenset({"objects", "targets", "loader", "fail-on", "ignore", "jobs"})
@@ -126,7 +127,11 @@ def find_config(start: Path) -> Path | None:
 
 def _has_tool_table(path: Path) -> bool:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            return False
+        data = tomllib.loads(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
     tool = data.get("tool")
@@ -134,13 +139,25 @@ def _has_tool_table(path: Path) -> bool:
 
 
 def load_config(path: Path) -> PreflightConfig:
-    """Read and validate one configuration file."""
+    """Read and validate one configuration file (a regular file of at most 4 MiB: a FIFO
+    or ``/dev/zero`` given as ``--config`` must not hang or fill memory)."""
+    from bpfdoctor.commands.common import require_regular_file
+
+    require_regular_file(path, "--config")
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise InputError(f"{path}: configuration file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read configuration: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read configuration: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise InputError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB: not a "
+                         "configuration file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: cannot read configuration: not UTF-8 text") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -316,6 +333,9 @@ def expand_objects(patterns: Sequence[str], root: Path, where: str = "objects") 
             matches = sorted(Path(p) for p in glob.glob(str(full), recursive=True))
             matches = [m for m in matches if m.is_file()]
         else:
+            from bpfdoctor.commands.common import require_regular_file
+
+            require_regular_file(full, f"{where}: {pattern!r}:")
             matches = [full] if full.is_file() else []
         if not matches:
             raise InputError(f"{where}: {pattern!r} matched no file (relative to {root})")

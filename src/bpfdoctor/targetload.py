@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import functools
 import gzip
+import io
 import json
+import zlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,12 +27,20 @@ from typing import Any
 from bpfdoctor.btf import Btf
 from bpfdoctor.checks.target import Target
 from bpfdoctor.errors import BpfDoctorError, InputError
-from bpfdoctor.kernelprofile import BtfFacts, HostFacts, KernelProfile, ProbeMeta
+from bpfdoctor.kernelprofile import (
+    MAX_PROFILE_BYTES,
+    BtfFacts,
+    HostFacts,
+    KernelProfile,
+    ProbeMeta,
+)
 from bpfdoctor.kernelprofile import loads as load_profile_text
 from bpfdoctor.model import TargetInfo
 from bpfdoctor.targets import DEFAULT_LOADER, TargetSpec
 
 MAX_BTF_BYTES = 512 << 20
+MAX_LIST_BYTES = 256 << 20  # a function list: ~80k names of a distribution kernel is ~2 MiB
+MAX_KCONFIG_BYTES = 16 << 20  # a distribution .config is ~300 KiB (config.gz less)
 BTF_MAGIC_LE = b"\x9f\xeb"
 BTF_MAGIC_BE = b"\xeb\x9f"
 
@@ -89,13 +99,33 @@ def version_target(version: str, *, name: str, loader_spec: Any = DEFAULT_LOADER
 # -- saved profile --------------------------------------------------------------------------
 
 
-def profile_target(path: Path, *, name: str, loader_spec: Any = DEFAULT_LOADER) -> Target:
+def _read_capped(path: Path, what: str, limit: int) -> bytes:
+    """A regular file's bytes, at most ``limit`` of them.
+
+    Every file a target names is user input: a FIFO would block the open forever and
+    ``/dev/zero`` (size 0 to ``stat``) never ends, so the type is checked before opening
+    and the read is bounded whatever ``stat`` said.
+    """
+    from bpfdoctor.commands.common import require_regular_file
+
+    require_regular_file(path, what)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
     except OSError as exc:
-        raise InputError(f"{path}: cannot read profile: {exc.strerror}") from None
+        raise InputError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise InputError(f"{what} {path}: larger than the {limit >> 20} MiB limit")
+    return data
+
+
+def profile_target(path: Path, *, name: str, loader_spec: Any = DEFAULT_LOADER) -> Target:
+    raw = _read_capped(path, "profile", MAX_PROFILE_BYTES)
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a bpfdoctor profile (not UTF-8 text)") from None
+    del raw
     profile = load_profile_text(text, origin=str(path))
     artifacts = _artifacts(text, path)
     btf = _read_btf(artifacts["vmlinux_btf"]) if "vmlinux_btf" in artifacts else None
@@ -131,17 +161,27 @@ def _artifacts(text: str, path: Path) -> dict[str, Any]:
             p = (path.parent / value).resolve()
             if not p.exists():
                 raise InputError(f"{path}: artifacts.{key}: {p} does not exist")
+            if key != "modules_btf":  # a directory of split BTF files, checked per file
+                from bpfdoctor.commands.common import require_regular_file
+
+                require_regular_file(p, f"{path}: artifacts.{key}:")
             out[key] = p
     return out
 
 
 def _read_lines(path: Path) -> frozenset[str]:
-    try:
-        data = path.read_bytes()
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
+    """A function or tracepoint list, plain or gzip; the decompressed size is capped too,
+    so a gzip bomb ends in one error line rather than in the OOM killer."""
+    data = _read_capped(path, "function list", MAX_LIST_BYTES)
+    if data[:2] == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+                data = gz.read(MAX_LIST_BYTES + 1)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"{path}: cannot read: {exc}") from None
+        if len(data) > MAX_LIST_BYTES:
+            raise InputError(f"{path}: decompresses to more than the "
+                             f"{MAX_LIST_BYTES >> 20} MiB limit")
     return frozenset(line.strip() for line in data.decode("utf-8", "replace").splitlines()
                      if line.strip())
 
@@ -151,6 +191,9 @@ def _module_loaders(directory: Path, base: Btf) -> dict[str, Callable[[], Btf]]:
         raise InputError(f"artifacts.modules_btf: {directory} is not a directory")
     out: dict[str, Callable[[], Btf]] = {}
     for f in sorted(directory.glob("*.btf")):
+        from bpfdoctor.commands.common import require_regular_file
+
+        require_regular_file(f, "artifacts.modules_btf:")
         out[f.stem] = functools.cache(functools.partial(_read_btf, f, base=base))
     return out
 
@@ -160,6 +203,9 @@ def _module_loaders(directory: Path, base: Btf) -> dict[str, Callable[[], Btf]]:
 
 def read_btf_bytes(path: Path) -> bytes:
     """Raw BTF from a raw BTF file or an ELF (vmlinux, .ko) with a ``.BTF`` section."""
+    from bpfdoctor.commands.common import require_regular_file
+
+    require_regular_file(path, "kernel BTF")
     try:
         with path.open("rb") as f:
             head = f.read(4)
@@ -208,10 +254,7 @@ def btf_target(
     if kconfig is not None:
         from bpfdoctor.probe.kconfig import decode_config_bytes, parse_kconfig
 
-        try:
-            raw = kconfig.read_bytes()
-        except OSError as exc:
-            raise InputError(f"{kconfig}: cannot read kconfig: {exc.strerror}") from None
+        raw = _read_capped(kconfig, "kconfig", MAX_KCONFIG_BYTES)
         parsed = parse_kconfig(decode_config_bytes(raw, str(kconfig)), str(kconfig))
         values, source = dict(parsed.values), str(kconfig)
     features = btf_features(btf, values or None)

@@ -41,6 +41,10 @@ def run_loads(
                          f"{req.loader!r}")
     if req.log_level not in (1, 2):
         raise InputError(f"--log-level: {req.log_level} is not 1 or 2")
+    if req.keep_logs is not None and req.loader == "native":
+        from bpfdoctor.probe.loader.load import prepare_log_dir
+
+        prepare_log_dir(req.keep_logs)  # refused before anything is loaded
     previous = read_previous(req.compare) if req.compare is not None else None
     results: list[CheckResult] = []
     for path in objects:

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bpfdoctor.commands.common import human, parse_severity, write_output
+from bpfdoctor.commands.common import (
+    human,
+    parse_severity,
+    require_regular_file,
+    write_output,
+)
 from bpfdoctor.errors import InputError
 
 if TYPE_CHECKING:
@@ -113,7 +118,8 @@ def preflight(
         cfg = replace(cfg, fail_on=parse_severity(fail_on))
     if objects:
         for p in objects:
-            if not p.is_file():
+            require_regular_file(p, "object")
+            if not p.exists():
                 raise InputError(f"{p}: no such file")
         paths = list(objects)
     elif cfg.objects:

@@ -4,12 +4,19 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from bpfdoctor.commands.common import EXIT_CLEAN, dump_json, human, write_output
+from bpfdoctor.commands.common import (
+    EXIT_CLEAN,
+    dump_json,
+    human,
+    require_regular_file,
+    write_output,
+)
 from bpfdoctor.errors import InputError
 
 
@@ -57,6 +64,33 @@ def _artifact_lines(path: Path) -> list[str]:
     return lines
 
 
+class _Progress:
+    """Progress of a slow ``from-kernel`` run ("decompressing vmlinuz...").
+
+    Shown only when stderr is a terminal, on one line that each step overwrites and that is
+    erased when the run ends, so an error is still the one line on stderr (CONTRACT.md) and
+    logs and pipes never see progress at all.
+    """
+
+    def __init__(self) -> None:
+        self.live = sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, msg: str) -> None:
+        if self.live:
+            sys.stderr.write(f"\r\033[K  {msg}...")
+            sys.stderr.flush()
+            self.shown = True
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Build and inspect kernel profiles for check --profile.",
                         no_args_is_help=True)
@@ -95,8 +129,14 @@ def register(app: typer.Typer) -> None:
         files = KernelFiles(config=config, vmlinuz=vmlinuz, vmlinux=vmlinux, btf=btf,
                             system_map=system_map, modules=modules,
                             kernel_version=kernel_version)
-        kernel = build(files, progress=lambda msg: human(f"  {msg}...", machine_format=True))
-        path = write(kernel, out)
+        for flag, given in (("--config", config), ("--vmlinuz", vmlinuz),
+                            ("--vmlinux", vmlinux), ("--btf", btf),
+                            ("--system-map", system_map)):
+            if given is not None:
+                require_regular_file(given, flag)
+        with _Progress() as progress:
+            kernel = build(files, progress=progress)
+            path = write(kernel, out)
         p = kernel.profile
         summary = {
             "profile": str(path),

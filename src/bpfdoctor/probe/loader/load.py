@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bpfdoctor.btf.decoder import Btf
 from bpfdoctor.elf.object import BpfObject, Program
-from bpfdoctor.errors import BpfDoctorError
+from bpfdoctor.errors import BpfDoctorError, InputError
 from bpfdoctor.knowledge import uapi
 from bpfdoctor.probe import syscall
 from bpfdoctor.probe.kconfig import Kconfig, read_host_kconfig
@@ -219,9 +219,30 @@ def _struct_ops_target(obj: BpfObject, prog: Program, vmlinux: Btf | None) -> tu
 def _keep(options: LoadOptions, prog: str, log: str) -> None:
     if options.keep_logs is None:
         return
-    options.keep_logs.mkdir(parents=True, exist_ok=True)
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", prog)
-    (options.keep_logs / f"{safe}.log").write_text(log, encoding="utf-8")
+    target = options.keep_logs / f"{safe}.log"
+    try:
+        prepare_log_dir(options.keep_logs)
+        target.write_text(log, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--keep-logs: cannot write {target}: {exc.strerror or exc}") from None
+
+
+def prepare_log_dir(directory: Path) -> None:
+    """Create the ``--keep-logs`` directory, or say in one line why it cannot be one.
+
+    ``mkdir(exist_ok=True)`` on an existing file (``/dev/zero``, a log of the same name)
+    raises ``FileExistsError``, which says nothing about the option that caused it.
+    """
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"--keep-logs: {directory} is not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"--keep-logs: {directory} is not a directory") from None
+    except OSError as exc:
+        raise InputError(f"--keep-logs: cannot create {directory}: "
+                         f"{exc.strerror or exc}") from None
 
 
 def selected_programs(obj: BpfObject, names: Sequence[str]) -> list[Program]:

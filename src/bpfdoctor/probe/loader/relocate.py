@@ -97,21 +97,41 @@ def _poison(buf: bytearray, i: int, imm: int = POISON_IMM) -> None:
 
 
 def _raw_line_info(obj: BpfObject) -> tuple[int, dict[str, list[bytes]]]:
-    """Raw line_info records per section, keeping string offsets (the kernel needs them)."""
+    """Raw line_info records per section, keeping string offsets (the kernel needs them).
+
+    ``obj.btf_ext`` is parsed first: it validates the header, every sub-section's bounds,
+    record sizes and string offsets and raises the same one-line ``BtfError`` plain
+    ``check`` reports, so a corrupt ``.BTF.ext`` never reaches the raw reads below. Those
+    reads still check their own bounds, naming the offset, in case the two ever disagree.
+    """
     sec = obj.image.section_by_name(".BTF.ext")
     btf = obj.btf
-    if sec is None or btf is None:
+    if sec is None or btf is None or obj.btf_ext is None:
         return 0, {}
     raw = sec.data
+    where = f"{obj.name}: .BTF.ext: line_info"
+
+    def need(pos: int, size: int, what: str) -> None:
+        if pos < 0 or pos + size > len(raw):
+            raise BtfError(f"{where}: {what} at offset {pos} runs past the end of the "
+                           f"section ({len(raw)} bytes)")
+
+    need(4, 20, "header")
     hdr_len, _fi_off, _fi_len, li_off, li_len = struct.unpack_from("<IIIII", raw, 4)
     start = hdr_len + li_off
     if li_len < 4:
         return 0, {}
+    need(start, li_len, "sub-section")
     rec_size: int = struct.unpack_from("<I", raw, start)[0]
+    if rec_size < 16:
+        raise BtfError(f"{where}: record size {rec_size} at offset {start} (minimum 16)")
     pos, end = start + 4, start + li_len
     out: dict[str, list[bytes]] = {}
     while pos + 8 <= end:
         name_off, num = struct.unpack_from("<II", raw, pos)
+        if pos + 8 + num * rec_size > end:
+            raise BtfError(f"{where}: {num} records of {rec_size} bytes at offset {pos} run "
+                           "past the end of the sub-section")
         pos += 8
         name = btf.string(name_off)
         recs = [raw[pos + k * rec_size: pos + (k + 1) * rec_size] for k in range(num)]
