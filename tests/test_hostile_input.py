@@ -1010,3 +1010,20 @@ def test_check_load_keep_logs_not_a_directory(tmp_path: Path, case: str) -> None
                     "under-a-file": (afile / "logs", "cannot create")}[case]
     proc = bpfdoctor("check", XDP, "--load", "--keep-logs", path)
     assert_one_line_error(proc, "--keep-logs", str(path), needle)
+
+
+@pytest.mark.parametrize("case", ["invalid-utf8", "programs-not-a-list", "deeply-nested",
+                                  "fifo", "dev-zero"])
+def test_check_load_compare_bad(hostile_dir: Path, tmp_path: Path, case: str) -> None:
+    """``--compare`` is read before anything is loaded: bad bytes, a wrong shape, deep
+    nesting, a FIFO or /dev/zero are one line each (were UnicodeDecodeError/TypeError)."""
+    contents = {"invalid-utf8": b"\xff\xfe{", "programs-not-a-list":
+                b'{"object": {"programs": 5}}',
+                "deeply-nested": b"[" * 100_000 + b"]" * 100_000}
+    if case in contents:
+        path = tmp_path / f"{case}.json"
+        path.write_bytes(contents[case])
+    else:
+        path = _fifo(hostile_dir, "compare.fifo") if case == "fifo" else Path("/dev/zero")
+    proc = bpfdoctor("check", XDP, "--load", "--compare", path, timeout=30)
+    assert_one_line_error(proc, "--compare", str(path))

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from bpfdoctor.probe.loader.load import ObjectLoad, ProgramAttempt
 
 TAIL_LINES = 12
+MAX_COMPARE_BYTES = 64 << 20  # a check JSON result of a large object is a few MiB
 LOADER_RULE = "LO001"  # the loader refused before the kernel saw the program
 UNKNOWN_RULE = "LO002"  # the kernel refused and no rule recognised the log
 OBJECT_RULE = "LO003"  # the object could not be loaded at all (privileges, endianness)
@@ -182,18 +183,34 @@ def _num(value: int | None) -> str:
 
 def read_previous(path: Path) -> dict[str, dict[str, int | None]]:
     """Per-program ``insns_processed``/``total_states``/``peak_states`` of a saved JSON result."""
+    from bpfdoctor.commands.common import require_regular_file
+
+    require_regular_file(path, "--compare")  # a FIFO would block, /dev/zero never end
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as f:
+            raw = f.read(MAX_COMPARE_BYTES + 1)
     except OSError as exc:
-        raise InputError(f"--compare {path}: cannot read: {exc.strerror}") from None
+        raise InputError(f"--compare {path}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_COMPARE_BYTES:
+        raise InputError(f"--compare {path}: larger than {MAX_COMPARE_BYTES >> 20} MiB: not "
+                         "a bpfdoctor check JSON result")
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(f"--compare {path}: not UTF-8 text (a check JSON result)") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"--compare {path}: not JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise InputError(f"--compare {path}: JSON nested too deeply") from None
     docs = doc if isinstance(doc, list) else [doc]
     out: dict[str, dict[str, int | None]] = {}
     for d in docs:
         if not isinstance(d, dict) or not isinstance(d.get("object"), dict):
             raise InputError(f"--compare {path}: not a bpfdoctor check JSON result")
-        for prog in d["object"].get("programs", []):
+        programs = d["object"].get("programs", [])
+        if not isinstance(programs, list):
+            raise InputError(f"--compare {path}: object.programs is not a list")
+        for prog in programs:
             load = prog.get("load") if isinstance(prog, dict) else None
             if isinstance(load, dict):
                 out[str(prog.get("name"))] = {
