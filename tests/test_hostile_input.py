@@ -1027,3 +1027,19 @@ def test_check_load_compare_bad(hostile_dir: Path, tmp_path: Path, case: str) ->
         path = _fifo(hostile_dir, "compare.fifo") if case == "fifo" else Path("/dev/zero")
     proc = bpfdoctor("check", XDP, "--load", "--compare", path, timeout=30)
     assert_one_line_error(proc, "--compare", str(path))
+
+
+@pytest.mark.parametrize("command", ["check", "from-kernel"])
+def test_kconfig_gzip_bomb_is_capped(tmp_path: Path, command: str) -> None:
+    """A config.gz that inflates past the 16 MiB config cap is refused while inflating (a
+    small bomb within 1.5 GB would otherwise be gigabytes)."""
+    import gzip
+
+    if not VMLINUX.is_file():
+        pytest.skip("no /sys/kernel/btf/vmlinux")
+    bomb = tmp_path / "config.gz"
+    bomb.write_bytes(gzip.compress(b"# padding\n" * (2 << 20)))  # 20 MiB inflated
+    argv = (["check", XDP, "--kernel-btf", VMLINUX, "--kconfig", bomb] if command == "check"
+            else ["profile", "from-kernel", "--out", tmp_path / "out", "--btf", VMLINUX,
+                  "--config", bomb])
+    assert_one_line_error(bpfdoctor(*argv), str(bomb), "decompresses to more than")

@@ -15,10 +15,7 @@ Nothing here reads /proc, /sys or /boot: only the files the spec names.
 from __future__ import annotations
 
 import functools
-import gzip
-import io
 import json
-import zlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -172,18 +169,19 @@ def _artifacts(text: str, path: Path) -> dict[str, Any]:
 def _read_lines(path: Path) -> frozenset[str]:
     """A function or tracepoint list, plain or gzip; the decompressed size is capped too,
     so a gzip bomb ends in one error line rather than in the OOM killer."""
-    data = _read_capped(path, "function list", MAX_LIST_BYTES)
-    if data[:2] == b"\x1f\x8b":
-        try:
-            with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
-                data = gz.read(MAX_LIST_BYTES + 1)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(f"{path}: cannot read: {exc}") from None
-        if len(data) > MAX_LIST_BYTES:
-            raise InputError(f"{path}: decompresses to more than the "
-                             f"{MAX_LIST_BYTES >> 20} MiB limit")
+    data = _gunzip_capped(_read_capped(path, "function list", MAX_LIST_BYTES), path,
+                          MAX_LIST_BYTES)
     return frozenset(line.strip() for line in data.decode("utf-8", "replace").splitlines()
                      if line.strip())
+
+
+def _gunzip_capped(data: bytes, path: Path, limit: int) -> bytes:
+    """``data`` itself, or its gzip payload when it has the magic, at most ``limit`` bytes."""
+    if data[:2] != b"\x1f\x8b":
+        return data
+    from bpfdoctor.offline.decompress import decompress
+
+    return decompress(data, "gzip", str(path), limit)
 
 
 def _module_loaders(directory: Path, base: Btf) -> dict[str, Callable[[], Btf]]:
@@ -254,7 +252,8 @@ def btf_target(
     if kconfig is not None:
         from bpfdoctor.probe.kconfig import decode_config_bytes, parse_kconfig
 
-        raw = _read_capped(kconfig, "kconfig", MAX_KCONFIG_BYTES)
+        raw = _gunzip_capped(_read_capped(kconfig, "kconfig", MAX_KCONFIG_BYTES), kconfig,
+                             MAX_KCONFIG_BYTES)
         parsed = parse_kconfig(decode_config_bytes(raw, str(kconfig)), str(kconfig))
         values, source = dict(parsed.values), str(kconfig)
     features = btf_features(btf, values or None)

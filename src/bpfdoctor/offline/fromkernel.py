@@ -31,6 +31,7 @@ from bpfdoctor.errors import BpfDoctorError, InputError
 from bpfdoctor.kernelprofile import KernelProfile
 from bpfdoctor.offline import synth
 from bpfdoctor.offline.bzimage import extract_vmlinux
+from bpfdoctor.offline.decompress import decompress
 from bpfdoctor.offline.elfimage import read_elf
 from bpfdoctor.offline.kallsyms import decode_kallsyms
 from bpfdoctor.offline.modules import ModuleBtf, module_suffix, read_module
@@ -125,6 +126,8 @@ def build(files: KernelFiles, progress: Progress = _quiet) -> OfflineKernel:
     kconfig: dict[str, str] | None = None
     if files.config is not None:
         raw = _read(files.config, "--config", MAX_CONFIG_BYTES)
+        if raw[:2] == b"\x1f\x8b":  # config.gz: bounded here, a bomb must not reach gzip
+            raw = decompress(raw, "gzip", f"--config {files.config}", MAX_CONFIG_BYTES)
         if b"\0" in raw[:4096] and raw[:2] != b"\x1f\x8b":
             raise InputError(f"--config {files.config}: binary file, not a kernel .config")
         kconfig = dict(parse_kconfig(decode_config_bytes(raw, str(files.config)),
