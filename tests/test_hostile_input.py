@@ -1043,3 +1043,22 @@ def test_kconfig_gzip_bomb_is_capped(tmp_path: Path, command: str) -> None:
             else ["profile", "from-kernel", "--out", tmp_path / "out", "--btf", VMLINUX,
                   "--config", bomb])
     assert_one_line_error(bpfdoctor(*argv), str(bomb), "decompresses to more than")
+
+
+def test_profile_from_kernel_vmlinuz_gzip_bomb(tmp_path: Path) -> None:
+    """A 300 MB-inflating gzip stream given as --vmlinuz: scanning judges each candidate by
+    its first bytes (not an ELF: skipped) instead of inflating it whole, so it is refused as
+    "not a kernel image" in small memory (it used to inflate to ~1 GB RSS, or run out)."""
+    import zlib
+
+    bomb = tmp_path / "vmlinuz"
+    comp = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = b"\0" * (1 << 24)
+    bomb.write_bytes(b"".join(comp.compress(zeros) for _ in range(18)) + comp.flush())
+    code, rss_kb, stderr = _maxrss_kb_of(
+        [sys.executable, "-m", "bpfdoctor", "profile", "from-kernel", "--out",
+         str(tmp_path / "out"), "--vmlinuz", str(bomb)], iter(()), TIMEOUT)
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, stderr[-2000:]
+    assert "not a kernel image" in lines[0], lines[0]
+    assert rss_kb < 200 * 1024, f"max RSS {rss_kb} KiB"

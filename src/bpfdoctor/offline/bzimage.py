@@ -80,6 +80,12 @@ def _scan_for_payload(data: bytes, what: str) -> KernelImage:
         pos = data.find(magic)
         while pos >= 0 and tries < MAX_MAGIC_TRIES:
             tries += 1
+            # 2 MiB holds a whole bzip2 block (<= 900 kB before compression): enough to decode the
+            # first bytes in every format
+            head = dz.peek(data[pos:pos + (2 << 20)], fmt, len(ELF_MAGIC))
+            if head is not None and not head.startswith(ELF_MAGIC):
+                pos = data.find(magic, pos + 1)
+                continue
             try:
                 out = dz.decompress(data[pos:], fmt, what)
             except InputError:

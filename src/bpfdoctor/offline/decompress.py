@@ -15,7 +15,10 @@ from typing import Any
 
 from bpfdoctor.errors import InputError
 
-MAX_OUTPUT = 1 << 30  # a distribution vmlinux is 60-80 MB; modules are smaller
+# A distribution kernel's decompressed vmlinux (with .BTF) is 60-80 MB; modules are smaller.
+# Decompressing to the cap costs about twice the cap in RSS (the output buffer grows), so
+# 256 MiB keeps a bomb well inside the 1.5 GB the hostile-input tests allow.
+MAX_OUTPUT = 256 << 20
 
 # magic -> format name, checked in this order (the kernel's own list, scripts/extract-vmlinux)
 MAGICS: tuple[tuple[bytes, str], ...] = (
@@ -86,6 +89,28 @@ def _lz4(data: bytes, limit: int, what: str) -> bytes:
 _DECODERS: dict[str, Callable[[bytes, int, str], bytes]] = {
     "xz": _xz, "gzip": _gzip, "zstd": _zstd, "bzip2": _bzip2, "lz4": _lz4, "lzma": _lzma,
 }
+
+
+_PEEKERS: dict[str, Callable[[], Any]] = {
+    "xz": lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ),
+    "lzma": lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE),
+    "bzip2": bz2.BZ2Decompressor,
+    "gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+}
+
+
+def peek(data: bytes, fmt: str, n: int) -> bytes | None:
+    """The first ``n`` bytes ``data`` decompresses to (fewer when it is corrupt), or None
+    when ``fmt`` cannot be decompressed partially. Scanning a file for a payload tries many
+    candidate offsets: each is judged by its first bytes, not by inflating all of it."""
+    make = _PEEKERS.get(fmt)
+    if make is None:
+        return None
+    try:
+        out: bytes = make().decompress(data, n)
+    except (lzma.LZMAError, OSError, EOFError, zlib.error, ValueError):
+        return b""
+    return out
 
 
 def decompress(data: bytes, fmt: str, what: str, limit: int = MAX_OUTPUT) -> bytes:
