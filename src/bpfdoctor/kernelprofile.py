@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import re
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bpfdoctor.errors import ProbeError
+from bpfdoctor.errors import InputError, ProbeError
 from bpfdoctor.model import FeatureState
 
 SCHEMA = "bpfdoctor.profile/1"
@@ -469,21 +468,13 @@ def loads(text: str, origin: str = "profile") -> KernelProfile:
 
 def load(path: str | Path) -> KernelProfile:
     """Read and validate a saved profile."""
+    from bpfdoctor.fileio import read_capped
+
     p = Path(path)
-    try:
-        st = p.stat()
-        # A FIFO would block the read forever and /dev/zero never ends: only regular files.
-        if not stat.S_ISREG(st.st_mode):
-            what = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-            raise ProbeError(f"cannot read profile {p}: {what}")
-        if st.st_size > MAX_PROFILE_BYTES:
-            raise ProbeError(f"{p}: {st.st_size} bytes is too large for a kernel profile")
-        with p.open("rb") as f:
-            raw = f.read(MAX_PROFILE_BYTES + 1)
-        if len(raw) > MAX_PROFILE_BYTES:
-            raise ProbeError(f"{p}: too large for a kernel profile")
-    except OSError as exc:
-        raise ProbeError(f"cannot read profile {p}: {exc.strerror or exc}") from None
+    try:  # a FIFO would block the read forever and /dev/zero never ends: only regular files
+        raw = read_capped(p, "profile", MAX_PROFILE_BYTES)
+    except InputError as exc:
+        raise ProbeError(str(exc)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -183,7 +183,7 @@ def _num(value: int | None) -> str:
 
 def read_previous(path: Path) -> dict[str, dict[str, int | None]]:
     """Per-program ``insns_processed``/``total_states``/``peak_states`` of a saved JSON result."""
-    from bpfdoctor.commands.common import require_regular_file
+    from bpfdoctor.fileio import require_regular_file
 
     require_regular_file(path, "--compare")  # a FIFO would block, /dev/zero never end
     try:

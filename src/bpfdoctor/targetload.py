@@ -97,23 +97,9 @@ def version_target(version: str, *, name: str, loader_spec: Any = DEFAULT_LOADER
 
 
 def _read_capped(path: Path, what: str, limit: int) -> bytes:
-    """A regular file's bytes, at most ``limit`` of them.
+    from bpfdoctor.fileio import read_capped
 
-    Every file a target names is user input: a FIFO would block the open forever and
-    ``/dev/zero`` (size 0 to ``stat``) never ends, so the type is checked before opening
-    and the read is bounded whatever ``stat`` said.
-    """
-    from bpfdoctor.commands.common import require_regular_file
-
-    require_regular_file(path, what)
-    try:
-        with path.open("rb") as f:
-            data = f.read(limit + 1)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise InputError(f"{what} {path}: larger than the {limit >> 20} MiB limit")
-    return data
+    return read_capped(path, what, limit)
 
 
 def profile_target(path: Path, *, name: str, loader_spec: Any = DEFAULT_LOADER) -> Target:
@@ -159,7 +145,7 @@ def _artifacts(text: str, path: Path) -> dict[str, Any]:
             if not p.exists():
                 raise InputError(f"{path}: artifacts.{key}: {p} does not exist")
             if key != "modules_btf":  # a directory of split BTF files, checked per file
-                from bpfdoctor.commands.common import require_regular_file
+                from bpfdoctor.fileio import require_regular_file
 
                 require_regular_file(p, f"{path}: artifacts.{key}:")
             out[key] = p
@@ -189,7 +175,7 @@ def _module_loaders(directory: Path, base: Btf) -> dict[str, Callable[[], Btf]]:
         raise InputError(f"artifacts.modules_btf: {directory} is not a directory")
     out: dict[str, Callable[[], Btf]] = {}
     for f in sorted(directory.glob("*.btf")):
-        from bpfdoctor.commands.common import require_regular_file
+        from bpfdoctor.fileio import require_regular_file
 
         require_regular_file(f, "artifacts.modules_btf:")
         out[f.stem] = functools.cache(functools.partial(_read_btf, f, base=base))
@@ -201,7 +187,7 @@ def _module_loaders(directory: Path, base: Btf) -> dict[str, Callable[[], Btf]]:
 
 def read_btf_bytes(path: Path) -> bytes:
     """Raw BTF from a raw BTF file or an ELF (vmlinux, .ko) with a ``.BTF`` section."""
-    from bpfdoctor.commands.common import require_regular_file
+    from bpfdoctor.fileio import require_regular_file
 
     require_regular_file(path, "kernel BTF")
     try:

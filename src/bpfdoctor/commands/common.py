@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import stat
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import typer
 
 from bpfdoctor.errors import InputError
+from bpfdoctor.fileio import require_regular_file as require_regular_file  # re-export
 from bpfdoctor.model import Severity
 
 EXIT_CLEAN = 0
@@ -54,27 +54,5 @@ def human(text: str, machine_format: bool) -> None:
     typer.echo(text, err=machine_format)
 
 
-_SPECIAL = ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISCHR, "character device"),
-            (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
 
-
-def require_regular_file(path: Path | str, what: str) -> None:
-    """Refuse an input that is not a regular file before anything opens it.
-
-    Opening a FIFO blocks until a writer appears and ``/dev/zero`` never ends, so a reader
-    deeper down would hang or fill memory; a directory gives a confusing errno. Missing files
-    are left to the reader, which names them in its own words.
-    """
-    p = Path(path)
-    try:
-        mode = p.stat().st_mode
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise InputError(f"{what} {p}: cannot read: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(mode):
-        raise InputError(f"{what} {p}: is a directory, not a file")
-    if not stat.S_ISREG(mode):
-        kind = next((word for test, word in _SPECIAL if test(mode)), "special file")
-        raise InputError(f"{what} {p}: is a {kind}, not a regular file")
 

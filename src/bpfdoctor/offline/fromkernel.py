@@ -20,7 +20,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 from bpfdoctor import __version__, kfacts
 from bpfdoctor.btf import Btf
 from bpfdoctor.errors import BpfDoctorError, InputError
+from bpfdoctor.fileio import read_capped
 from bpfdoctor.kernelprofile import KernelProfile
 from bpfdoctor.offline import synth
 from bpfdoctor.offline.bzimage import extract_vmlinux
@@ -76,27 +76,8 @@ class OfflineKernel:
 
 
 def _read(path: Path, what: str, limit: int) -> bytes:
-    """A regular file's bytes, refused past ``limit``.
-
-    The type is checked before opening (a FIFO blocks the open; ``/dev/zero`` says size 0
-    and never ends) and the read itself is bounded, whatever ``stat`` claimed.
-    """
-    try:
-        st = path.stat()
-        if stat.S_ISDIR(st.st_mode):
-            raise InputError(f"{what} {path}: is a directory")
-        if not stat.S_ISREG(st.st_mode):
-            raise InputError(f"{what} {path}: not a regular file (a FIFO, device or socket)")
-        if st.st_size > limit:
-            raise InputError(f"{what} {path}: {st.st_size} bytes is more than the "
-                             f"{limit >> 20} MiB limit")
-        with path.open("rb") as f:
-            data = f.read(limit + 1)
-    except OSError as exc:
-        raise InputError(f"{what} {path}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise InputError(f"{what} {path}: more than the {limit >> 20} MiB limit")
-    return data
+    """A regular file's bytes, refused past ``limit`` (bpfdoctor.fileio)."""
+    return read_capped(path, what, limit)
 
 
 def _parse_btf(data: bytes, where: str) -> Btf:
