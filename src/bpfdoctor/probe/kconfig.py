@@ -9,6 +9,7 @@ then the distro locations.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import re
 import zlib
@@ -42,6 +43,8 @@ BPF_OPTIONS: tuple[str, ...] = (
     "CONFIG_NETFILTER_BPF_LINK", "CONFIG_HID_BPF", "CONFIG_SCHED_CLASS_EXT",
     "CONFIG_NET_XGRESS", "CONFIG_NETKIT", "CONFIG_PAHOLE_VERSION", "CONFIG_ARCH_HAS_SYSCALL_WRAPPER",
 )
+
+MAX_CONFIG_BYTES = 16 << 20
 
 _LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _NOT_SET = re.compile(r"^#\s*(CONFIG_[A-Za-z0-9_]+) is not set\s*$")
@@ -102,10 +105,14 @@ def parse_kconfig(text: str, source: str | None = None) -> Kconfig:
 def decode_config_bytes(data: bytes, source: str) -> str:
     """Text of a config file, gunzipping ``config.gz`` (detected by the gzip magic)."""
     if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
+        try:  # bounded: a .config is a few hundred KiB, a gzip bomb is not
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+                data = gz.read(MAX_CONFIG_BYTES + 1)
         except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"kconfig {source}: corrupt gzip data ({exc})") from None
+        if len(data) > MAX_CONFIG_BYTES:
+            raise InputError(f"kconfig {source}: more than {MAX_CONFIG_BYTES >> 20} MiB "
+                             "once decompressed: not a kernel config")
     return data.decode("utf-8", "replace")
 
 
