@@ -119,7 +119,7 @@ def sanitize(btf: Btf, missing: Iterable[str]) -> SanitizedBtf:
     if extra:
         words.extend(extra)
     changes = tuple(f"{what} ({n})" for what, n in counts.items())
-    return SanitizedBtf(_encode(words, bytes(strs), btf.endian), changes)
+    return SanitizedBtf(encode_words(words, bytes(strs), btf.endian), changes)
 
 
 def _rename(
@@ -133,7 +133,8 @@ def _rename(
         strs[i] = table.get(strs[i], strs[i])
 
 
-def _encode(words: array[int], strs: bytes, endian: wire.Endian) -> bytes:
+def encode_words(words: array[int], strs: bytes, endian: wire.Endian) -> bytes:
+    """A BTF blob (header, type words, strings) in ``endian`` byte order."""
     out = array("I", words)
     if endian != sys.byteorder:
         out.byteswap()

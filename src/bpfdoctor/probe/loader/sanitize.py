@@ -16,14 +16,12 @@ Two steps, both mirroring libbpf:
 
 from __future__ import annotations
 
-import struct
-import sys
 from array import array
 from dataclasses import dataclass
 
 from bpfdoctor.btf import wire
 from bpfdoctor.btf.decoder import Btf
-from bpfdoctor.btf.sanitize import FEATURES, sanitize
+from bpfdoctor.btf.sanitize import FEATURES, encode_words, sanitize
 from bpfdoctor.elf.image import ElfImage
 from bpfdoctor.elf.relocations import KCONFIG_SEC, KSYMS_SEC
 from bpfdoctor.errors import BtfError
@@ -182,7 +180,7 @@ def fixup_btf(btf: Btf, image: ElfImage) -> FixedBtf:
         for j, e in enumerate(entries):
             words[base + 3 * j: base + 3 * j + 3] = array("I", e)
     words.extend(appended)
-    data = encode(words, bytes(strs), btf.endian)
+    data = encode_words(words, bytes(strs), btf.endian)
     return FixedBtf(data, tuple(f"{k} ({n})" for k, n in changes.items()), kconfig, kconfig_size)
 
 
@@ -201,17 +199,6 @@ def _name_params(btf: Btf, words: array[int], proto_id: int, add_string: object)
             words[p] = add_string(DUMMY_KSYM_NAME)
 
 
-def encode(words: array[int], strs: bytes, endian: wire.Endian) -> bytes:
-    out = array("I", words)
-    if endian != sys.byteorder:
-        out.byteswap()
-    types = out.tobytes()
-    header = struct.pack(
-        wire.endian_prefix(endian) + wire.BTF_HEADER_FMT,
-        wire.BTF_MAGIC, wire.BTF_VERSION, 0, wire.BTF_HEADER_SIZE, 0, len(types), len(types),
-        len(strs),
-    )
-    return header + types + strs
 
 
 def sanitize_for_kernel(blob: bytes, missing: frozenset[str]) -> tuple[bytes, tuple[str, ...]]:
