@@ -6,7 +6,8 @@ Unlike this machine's kernel it has kprobes (CONFIG_KPROBES=y) and module BTF
 (CONFIG_DEBUG_INFO_BTF_MODULES=y). Its System.map is Debian's placeholder, so the function
 list comes from the kallsyms table decoded out of the vmlinuz.
 
-Downloads ~70 MB once into ``$BPFDOCTOR_TEST_CACHE`` (default ``~/.cache/bpfdoctor-tests``);
+Downloads ~70 MB once per session into a pytest temporary directory, or once for good into
+``$BPFDOCTOR_TEST_CACHE`` when that is set (nothing is left in the home directory otherwise);
 skips cleanly without apt or network. The ``debian61_profile`` session fixture gives other
 tests in this module the generated ``profile.json``.
 """
@@ -34,9 +35,9 @@ MODULES = ("net/netfilter/nf_conntrack.ko", "net/ipv4/tcp_bbr.ko", "drivers/net/
 runner = CliRunner()
 
 
-def _cache() -> Path:
-    root = os.environ.get("BPFDOCTOR_TEST_CACHE") or Path.home() / ".cache" / "bpfdoctor-tests"
-    path = Path(root) / "debian61"
+def _cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = os.environ.get("BPFDOCTOR_TEST_CACHE")
+    path = Path(root) / "debian61" if root else tmp_path_factory.mktemp("debian61")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -83,8 +84,8 @@ def _extract(deb: Path, dest: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def debian61_tree() -> Path:
-    cache = _cache()
+def debian61_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cache = _cache(tmp_path_factory)
     deb = _download(cache)
     tree = cache / deb.name.removesuffix(".deb")
     _extract(deb, tree)
