@@ -361,3 +361,25 @@ def test_ksyscall_targets_the_arch_syscall_wrapper() -> None:
     without = replace(target, functions=fns - {"__x64_sys_openat"})
     missing = [f for f in run_checks(obj, without) if f.rule == "KC019"]
     assert any("__x64_sys_openat" in f.message for f in missing)
+
+
+def test_check_speaks_the_preflight_formats() -> None:
+    import xml.etree.ElementTree as ET
+
+    import jsonschema
+
+    objs = [str(ELF / "maps_btf.bpf.o"), str(ELF / "xdp_lb.bpf.o")]
+    res = runner.invoke(app, ["check", *objs, "-t", "kernel:5.4", "-t", "kernel:6.1",
+                              "--format", "sarif"])
+    assert res.exit_code == 1, res.output
+    doc = json.loads(res.stdout)
+    schema = json.loads((REPO / "tests" / "schemas" / "sarif-2.1.0.json").read_text())
+    jsonschema.Draft4Validator(schema).validate(doc)
+    rules = {r["ruleId"] for r in doc["runs"][0]["results"]}
+    assert {"KC009", "KC033"} <= rules
+    junit = runner.invoke(app, ["check", *objs, "--kernel-version", "5.4", "--format", "junit"])
+    root = ET.fromstring(junit.stdout)
+    assert root.tag == "testsuites" and int(root.get("failures", "0")) >= 1
+    gh = runner.invoke(app, ["check", objs[1], "--kernel-version", "5.4", "--format", "github"])
+    assert gh.exit_code == 1
+    assert any(line.startswith("::error ") and "KC033" in line for line in gh.stdout.splitlines())

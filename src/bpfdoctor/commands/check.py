@@ -19,16 +19,18 @@ from bpfdoctor.commands.common import (
 from bpfdoctor.errors import InputError
 
 if TYPE_CHECKING:
+    from bpfdoctor.model import CheckResult, Severity
     from bpfdoctor.targets import TargetSpec
 
-FORMATS = ("text", "json")
+MACHINE_FORMATS = ("sarif", "junit", "github")
+FORMATS = ("text", "json", *MACHINE_FORMATS)
 
 
 def check(
     objects: Annotated[
         list[Path], typer.Argument(help="Compiled BPF object files (.o).", show_default=False)
     ],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="Output format: text or json.")] = "text",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Output format: text, json, sarif, junit or github.")] = "text",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report to FILE.")
     ] = None,
@@ -107,7 +109,9 @@ def check(
         results, compared = run_loads(objects, chosen, request)
     else:
         results = [run_check(path, spec) for path in objects for spec in chosen]
-    if fmt == "json":
+    if fmt in MACHINE_FORMATS:
+        text = _preflight_format(fmt, objects, chosen, results, threshold)
+    elif fmt == "json":
         docs = [r.to_json() for r in results]
         if compared is not None:
             from bpfdoctor.loadcheck import compare_json
@@ -134,6 +138,30 @@ def check(
             typer.echo(compare_table(r, compared), err=fmt == "json", nl=False)
     severities = [f.severity for r in results for f in r.findings]
     raise typer.Exit(exit_code_for(severities, threshold))
+
+
+def _preflight_format(fmt: str, objects: list[Path], chosen: list[TargetSpec | None],
+                      results: list[CheckResult], threshold: Severity) -> str:
+    """sarif, junit, github: the preflight renderers over this run's results."""
+    from bpfdoctor.preflight.anchor import display_path
+    from bpfdoctor.preflight.runner import report_from_results
+    from bpfdoctor.targets import parse_target
+
+    none = parse_target("none")
+    pairs = [(display_path(path), spec or none, result) for (path, spec), result in
+             zip(((p, s) for p in objects for s in chosen), results, strict=True)]
+    report = report_from_results(pairs, fail_on=threshold)
+    if fmt == "sarif":
+        from bpfdoctor.report.sarif import render_sarif
+
+        return render_sarif(report, command_line=sys.argv)
+    if fmt == "junit":
+        from bpfdoctor.report.junit import render_junit
+
+        return render_junit(report)
+    from bpfdoctor.report.github import render_annotations
+
+    return render_annotations(report)
 
 
 def _refuse_special_files(specs: list[TargetSpec], compare: Path | None) -> None:

@@ -292,6 +292,23 @@ def run_matrix(
     )
 
 
+def report_from_results(
+    pairs: Sequence[tuple[str, TargetSpec, CheckResult]],
+    *,
+    fail_on: Severity = Severity.ERROR,
+    loader: LoaderSpec = DEFAULT_LOADER,
+) -> PreflightReport:
+    """A report over results computed elsewhere (``bpfdoctor check --format sarif``), so the
+    machine formats of preflight serve plain ``check`` too."""
+    cells = tuple(_make_cell(_Outcome(path, spec, result, None, 0.0, False), (), fail_on)
+                  for path, spec, result in pairs)
+    return PreflightReport(
+        objects=tuple(dict.fromkeys(p for p, _, _ in pairs)),
+        targets=tuple({s.name: s for _, s, _ in pairs}.values()),
+        cells=cells, fail_on=fail_on, loader=loader,
+    )
+
+
 def run_config(
     config: PreflightConfig,
     objects: Sequence[Path],
