@@ -9,7 +9,6 @@ profile do (``helper``/``bpf_map_lookup_elem``, ``map_type``/``ringbuf``, ``btf_
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,8 @@ from bpfdoctor.elf.insns import BPF_PSEUDO_FUNC, InsnKind
 from bpfdoctor.elf.maps import BPF_F_MMAPABLE, MapSpec
 from bpfdoctor.elf.object import BpfObject, Program
 from bpfdoctor.elf.relocations import RelocKind
+from bpfdoctor.knowledge.kb import KINDS as KB_KINDS
+from bpfdoctor.knowledge.kb import KnowledgeBase
 from bpfdoctor.model import Category, Finding, Location, Severity
 
 # Object-level finding codes (stable; target checks use KC*, rule files VF/LD/...).
@@ -46,29 +47,9 @@ class Requirement:
         return out
 
 
-@functools.cache
-def _min_kernel_lookup() -> Callable[[str, str], str | None] | None:
-    """The knowledge base's ``min_kernel(kind, name)`` if the package has it, else None."""
-    try:
-        from bpfdoctor.knowledge.kb import KnowledgeBase  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    try:
-        kb = KnowledgeBase.load()
-    except Exception:  # a broken knowledge base must not stop the inventory
-        return None
-    lookup: Callable[[str, str], str | None] = kb.min_kernel
-    return lookup
-
-
 def _with_kernel(kind: str, name: str, why: str | None = None) -> Requirement:
-    lookup = _min_kernel_lookup()
-    version = None
-    if lookup is not None:
-        try:
-            version = lookup(kind, name)
-        except Exception:  # unknown kinds are the KB's business, not a reason to fail
-            version = None
+    """A requirement dated by the knowledge base (kfuncs, ksyms, kconfig have no date)."""
+    version = KnowledgeBase.load().min_kernel(kind, name) if kind in KB_KINDS else None
     return Requirement(kind, name, version, why)
 
 
@@ -368,13 +349,7 @@ GPL_COMPATIBLE = frozenset(
 
 
 def _gpl_only_helpers() -> frozenset[str]:
-    try:
-        from bpfdoctor.knowledge.kb import KnowledgeBase  # type: ignore[import-not-found,unused-ignore]
-
-        helpers: frozenset[str] = KnowledgeBase.load().gpl_only_helpers()
-        return helpers
-    except Exception:  # no knowledge base: no GPL findings rather than a failed inventory
-        return frozenset()
+    return KnowledgeBase.load().gpl_only_helpers()
 
 
 def _gpl_findings(obj: BpfObject) -> list[Finding]:

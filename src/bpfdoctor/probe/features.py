@@ -14,14 +14,12 @@ Minimum kernels come from the knowledge base (``KnowledgeBase.min_kernel``) when
 from __future__ import annotations
 
 import errno as E
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from bpfdoctor.btf import Btf
-from bpfdoctor.errors import BpfDoctorError
 from bpfdoctor.kernelprofile import Feature, SecurityFacts
+from bpfdoctor.knowledge.kb import KnowledgeBase
 from bpfdoctor.model import FeatureState
 from bpfdoctor.probe.kconfig import Kconfig
 from bpfdoctor.probe.syscall import errno_name
@@ -105,16 +103,8 @@ def _last_message(log: str) -> str:
     return ""
 
 
-@functools.cache
-def _kb() -> Any:
-    try:
-        from bpfdoctor.knowledge.kb import KnowledgeBase  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    try:
-        return KnowledgeBase.load()
-    except Exception:  # knowledge base is optional here; a broken one must not stop a probe
-        return None
+def _kb() -> KnowledgeBase:
+    return KnowledgeBase.load()
 
 
 # our feature keys -> the knowledge base's (kind, name)
@@ -144,30 +134,17 @@ KB_ALIASES: dict[tuple[str, str], tuple[str, str]] = {
 
 
 def min_kernel(kind: str, name: str) -> str | None:
-    """First kernel with this feature, from the knowledge base when it is installed."""
-    kb = _kb()
-    if kb is None:
-        return None
+    """First kernel with this feature, from the knowledge base."""
     kind, name = KB_ALIASES.get((kind, name), (kind, name))
     if kind not in ("helper", "prog_type", "map_type", "map_flag", "attach_type", "link_type",
                     "btf_kind", "isa", "feature"):
         return None
-    try:
-        value = kb.min_kernel(kind, name)
-    except (BpfDoctorError, KeyError, LookupError, ValueError, AttributeError):
-        return None
-    return str(value) if value is not None else None
+    return _kb().min_kernel(kind, name)
 
 
 def kb_helpers_of(prog_type: str) -> frozenset[str] | None:
     """Helpers a program type may call, per the knowledge base (None when unknown)."""
-    kb = _kb()
-    if kb is None:
-        return None
-    try:
-        row = kb.prog_type_helpers(prog_type)
-    except (BpfDoctorError, KeyError, LookupError, ValueError, AttributeError):
-        return None
+    row = _kb().prog_type_helpers(prog_type)
     if row is None or row.helpers is None:
         return None
     return frozenset(row.helpers)
