@@ -19,7 +19,6 @@ from bpfdoctor.preflight import (
     resolve_target,
     run_config,
     run_matrix,
-    target_checks_available,
 )
 from bpfdoctor.report.check_json import preflight_document, render_check_json
 from bpfdoctor.report.github import escape_property, render_annotations, render_summary
@@ -79,15 +78,6 @@ def test_verdicts_against_fail_on() -> None:
     assert report.exit_code == 1 and report.verdict == "fail"
     strict = run_matrix([LEGACY], TARGETS[:1], jobs=1, fail_on=Severity.WARNING)
     assert strict.cells[0].status == "fail" and strict.exit_code == 1
-
-
-def test_inventory_only_is_marked_not_hidden() -> None:
-    report = run_matrix([XDP], TARGETS, jobs=1)
-    real = target_checks_available()
-    for cell in report.cells:
-        assert cell.inventory_only == (cell.target.kind != "none" and not real)
-    if not real:
-        assert "object-level checks only" in render_table(report)
 
 
 def test_ignores_suppress_with_reason() -> None:
@@ -255,8 +245,6 @@ def test_a_bug_in_a_check_becomes_an_error_cell(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_an_unusable_target_stops_the_run_with_one_line(tmp_path: Path) -> None:
-    if not target_checks_available():
-        pytest.skip("target checks are not available in this build")
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema": "bpfdoctor.profile/1"}')
     with pytest.raises(InputError) as err:

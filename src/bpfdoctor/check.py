@@ -1,20 +1,18 @@
 """``run_check``: one object (and optionally one target) -> a frozen CheckResult.
 
 ``check``, ``preflight`` and ``check --load`` all go through here, so the inventory, the
-object-level findings and the verdict are computed the same way everywhere. Target checks live
-in ``bpfdoctor.checks``: when that package provides ``check_object(obj, target)`` returning
-``(TargetInfo, findings)``, it is called for any target other than ``none``.
+object-level findings and the verdict are computed the same way everywhere. Checks against a
+kernel live in ``bpfdoctor.checks`` (``check_object(obj, target)``), called for any target
+other than ``none``.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bpfdoctor import inventory
 from bpfdoctor.elf.object import BpfObject
-from bpfdoctor.errors import InputError
 from bpfdoctor.model import CheckResult, Finding, Severity, TargetInfo
 
 if TYPE_CHECKING:
@@ -32,17 +30,9 @@ def verdict_for(findings: tuple[Finding, ...], has_target: bool) -> str:
 
 
 def _target_checks(obj: BpfObject, target: TargetSpec) -> tuple[TargetInfo, tuple[Finding, ...]]:
-    try:
-        checks: Any = importlib.import_module("bpfdoctor.checks")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("bpfdoctor.checks",):
-            raise
-        checks = None
-    run = getattr(checks, "check_object", None)
-    if run is None:
-        raise InputError(f"target {target}: checks against a kernel are not available in this build")
-    info, found = run(obj, target)
-    return info, tuple(found)
+    from bpfdoctor.checks import check_object
+
+    return check_object(obj, target)
 
 
 def run_check(path_or_obj: str | Path | BpfObject, target: TargetSpec | None = None) -> CheckResult:

@@ -21,7 +21,6 @@ from bpfdoctor.preflight.runner import (
     resolve_target,
     run_config,
     run_matrix,
-    target_checks_available,
 )
 from bpfdoctor.preflight.table import cell_text, matrix_rows, render_table
 
@@ -42,5 +41,4 @@ __all__ = [
     "resolve_target",
     "run_config",
     "run_matrix",
-    "target_checks_available",
 ]

@@ -36,7 +36,6 @@ class Cell:
     suppressed: tuple[Suppressed, ...] = ()
     error: str | None = None
     seconds: float = 0.0
-    inventory_only: bool = False  # target checks unavailable: only object-level findings
 
     @property
     def first_code(self) -> str | None:

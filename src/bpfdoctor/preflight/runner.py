@@ -49,24 +49,6 @@ class _Outcome:
     result: CheckResult | None
     error: str | None
     seconds: float
-    inventory_only: bool
-
-
-def target_checks_available() -> bool:
-    """Whether ``bpfdoctor.checks.check_object`` exists (the target checks of issue 5).
-
-    Without it ``run_check`` refuses real targets; preflight then still runs the object-level
-    checks and marks each cell ``inventory_only`` instead of pretending a kernel was checked.
-    """
-    import importlib
-
-    try:
-        checks = importlib.import_module("bpfdoctor.checks")
-    except ModuleNotFoundError as exc:
-        if exc.name != "bpfdoctor.checks":
-            raise
-        return False
-    return callable(getattr(checks, "check_object", None))
 
 
 def _open_object(path: str) -> BpfObject:
@@ -105,26 +87,22 @@ def _run_task(task: _Task) -> list[_Outcome]:
     """
     from bpfdoctor.check import run_check
 
-    real_targets = target_checks_available()
     target = task.target
-    inventory_only = target.kind != "none" and not real_targets
     out: list[_Outcome] = []
     for path in task.objects:
         start = time.perf_counter()
         try:
             obj = _open_object(path)
-            result = run_check(obj, target=None if inventory_only else target)
+            result = run_check(obj, target=target)
         except BpfDoctorError as exc:
-            out.append(_Outcome(path, target, None, str(exc), time.perf_counter() - start,
-                                False))
+            out.append(_Outcome(path, target, None, str(exc), time.perf_counter() - start))
             continue
         except Exception as exc:  # a bug in one check must not hide the rest of the matrix
             out.append(_Outcome(path, target, None, _internal_error(exc),
-                                time.perf_counter() - start, False))
+                                time.perf_counter() - start))
             continue
         result = anchor_findings(obj, result)
-        out.append(_Outcome(path, target, result, None, time.perf_counter() - start,
-                            inventory_only))
+        out.append(_Outcome(path, target, result, None, time.perf_counter() - start))
     return out
 
 
@@ -192,7 +170,7 @@ def _make_cell(outcome: _Outcome, ignores: Sequence[Ignore], fail_on: Severity) 
     )
     failed = any(f.severity.at_least(fail_on) for f in findings)
     return Cell(outcome.object_path, outcome.target, "fail" if failed else "pass", result,
-                findings, suppressed, None, outcome.seconds, outcome.inventory_only)
+                findings, suppressed, None, outcome.seconds)
 
 
 def prepare_targets(specs: Sequence[TargetSpec]) -> None:
@@ -203,8 +181,6 @@ def prepare_targets(specs: Sequence[TargetSpec]) -> None:
     targets are cached per process by ``bpfdoctor.targetload``, so serial runs and forked
     workers reuse them instead of probing or reading again.
     """
-    if not target_checks_available():
-        return
     from bpfdoctor.targetload import resolve_target as build_target
 
     for spec in specs:
@@ -300,7 +276,7 @@ def report_from_results(
 ) -> PreflightReport:
     """A report over results computed elsewhere (``bpfdoctor check --format sarif``), so the
     machine formats of preflight serve plain ``check`` too."""
-    cells = tuple(_make_cell(_Outcome(path, spec, result, None, 0.0, False), (), fail_on)
+    cells = tuple(_make_cell(_Outcome(path, spec, result, None, 0.0), (), fail_on)
                   for path, spec, result in pairs)
     return PreflightReport(
         objects=tuple(dict.fromkeys(p for p, _, _ in pairs)),

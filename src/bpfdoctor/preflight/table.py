@@ -9,10 +9,9 @@ def cell_text(cell: Cell) -> str:
     """Compact cell: ``FAIL KC003``, ``pass``, ``pass (KC010)`` for below-threshold findings."""
     if cell.status == "error":
         return "ERROR"
-    mark = "*" if cell.inventory_only else ""
     if cell.status == "fail":
-        return f"FAIL{mark} {cell.first_code}" if cell.first_code else f"FAIL{mark}"
-    return f"pass{mark} ({cell.first_code})" if cell.first_code else f"pass{mark}"
+        return f"FAIL {cell.first_code}" if cell.first_code else "FAIL"
+    return f"pass ({cell.first_code})" if cell.first_code else "pass"
 
 
 def matrix_rows(report: PreflightReport) -> list[list[str]]:
@@ -37,9 +36,6 @@ def render_table(report: PreflightReport) -> str:
         lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
-    if any(c.inventory_only for c in report.cells):
-        lines.append("* object-level checks only: kernel target checks are not available in "
-                     "this build")
     return "\n".join(lines) + "\n"
 
 
