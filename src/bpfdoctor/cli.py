@@ -50,13 +50,7 @@ def _root(
 
 def _register_commands() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"bpfdoctor.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"bpfdoctor.commands.{name}":
-                continue
-            raise
-        module.register(app)
+        importlib.import_module(f"bpfdoctor.commands.{name}").register(app)
 
 
 _register_commands()

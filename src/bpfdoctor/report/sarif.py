@@ -51,10 +51,8 @@ def sarif_level(severity: Severity) -> str:
 
 
 def _rule_file_meta(code: str) -> RuleMeta | None:
-    try:
-        from bpfdoctor.rules import load_catalogue, rules_dir
-    except ImportError:
-        return None
+    from bpfdoctor.rules import load_catalogue, rules_dir
+
     where = rules_dir()
     if not where.is_dir():
         return None
