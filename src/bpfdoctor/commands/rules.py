@@ -39,8 +39,17 @@ def register(app: typer.Typer) -> None:
         from bpfdoctor.rules.loader import load_catalogue
 
         rule = load_catalogue().get(code)
-        if rule is None:
-            raise InputError(f"no rule {code!r}; see `bpfdoctor rules list`")
-        typer.echo(rule_markdown(rule).rstrip("\n"))
+        if rule is not None:
+            typer.echo(rule_markdown(rule).rstrip("\n"))
+            return
+        from bpfdoctor.checks.registry import ALL_CHECKS
+
+        check = ALL_CHECKS.get(code.upper())
+        if check is None:
+            raise InputError(f"no rule or check {code!r}; see `bpfdoctor rules list` and "
+                             "docs/checks.md")
+        typer.echo(f"# {check.code}: {check.title}\n\ncode check `{check.name}`, category "
+                   f"`{check.category.value}`, default severity {check.severity.value}\n\n"
+                   f"{check.explanation}\n\nReferences: {', '.join(check.references)}")
 
     app.add_typer(rules_app, name="rules")
