@@ -19,7 +19,7 @@ is known); never reads the host.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from bpfdoctor.btf import Btf, BtfKind
 from bpfdoctor.kernelprofile import Feature
@@ -244,3 +244,25 @@ def btf_features(btf: Btf, kconfig: Mapping[str, str] | None,
         if items:
             out[group] = items
     return out
+
+
+def kconfig_attach_features(enabled: Callable[[str], bool | None]) -> dict[str, Feature]:
+    """kprobe, kprobe.multi and uprobe attach support from the kernel config, for the live
+    probe and offline profiles alike. ``enabled(option)`` is None when no config is known."""
+
+    def opt(option: str, what: str) -> Feature:
+        on = enabled(option)
+        if on is None:
+            return Feature(FeatureState.UNKNOWN, f"kernel config not found; {what} needs "
+                                                 f"{option}", "kconfig")
+        return Feature(S, None, "kconfig") if on else Feature(
+            U, f"{option} is not set: {what}", "kconfig")
+
+    kp = opt("CONFIG_KPROBES", "kprobe/kretprobe programs load but cannot attach")
+    if kp.state is S:
+        kp = opt("CONFIG_KPROBE_EVENTS", "kprobes attach through perf kprobe events")
+    return {
+        "kprobe": kp,
+        "kprobe_multi": opt("CONFIG_FPROBE", "kprobe.multi links need fprobe"),
+        "uprobe": opt("CONFIG_UPROBE_EVENTS", "uprobes attach through uprobe events"),
+    }

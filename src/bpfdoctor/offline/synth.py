@@ -32,7 +32,7 @@ from bpfdoctor.kernelprofile import (
     ProbeMeta,
     SecurityFacts,
 )
-from bpfdoctor.kfacts import btf_features, kind_names
+from bpfdoctor.kfacts import btf_features, kconfig_attach_features, kind_names
 from bpfdoctor.knowledge.kb import KnowledgeBase, parse_kernel_version
 from bpfdoctor.model import FeatureState
 
@@ -123,18 +123,7 @@ def _release(version: str) -> str:
 def tracing_features(kconfig: Mapping[str, str], prog_types: Mapping[str, Feature]
                      ) -> dict[str, Feature]:
     """Attach-side facts from the config (the same keys the live probe writes)."""
-    def opt(option: str, what: str) -> Feature:
-        if kconfig.get(option, "n") in ("y", "m"):
-            return Feature(S, None, "kconfig")
-        return Feature(U, f"{option} is not set: {what}", "kconfig")
-
-    out: dict[str, Feature] = {}
-    kp = opt("CONFIG_KPROBES", "kprobe/kretprobe programs load but cannot attach")
-    if kp.state is S:
-        kp = opt("CONFIG_KPROBE_EVENTS", "kprobes attach through perf kprobe events")
-    out["kprobe"] = kp
-    out["kprobe_multi"] = opt("CONFIG_FPROBE", "kprobe.multi links need fprobe")
-    out["uprobe"] = opt("CONFIG_UPROBE_EVENTS", "uprobes attach through uprobe events")
+    out = kconfig_attach_features(lambda option: kconfig.get(option, "n") in ("y", "m"))
     tracing = prog_types.get("tracing")
     if tracing is not None:
         out["fentry"] = Feature(tracing.state, tracing.reason, tracing.source)

@@ -161,24 +161,9 @@ def _fallback_group(ctx: ProbeContext, group: str, gate: Feature,
 def _tracing(ctx: ProbeContext, fs: FsFacts, prog_types: dict[str, Feature],
              hooks: dict[str, Feature] | None = None) -> dict[str, Feature]:
     """Attach-side facts: what makes kprobes, fentry, tracepoints and LSM programs work."""
-    k = ctx.kconfig
     S, U, D, N = (FeatureState.SUPPORTED, FeatureState.UNSUPPORTED, FeatureState.DENIED,
                   FeatureState.UNKNOWN)
-
-    def opt(option: str, what: str) -> Feature:
-        on = k.enabled(option)
-        if on is None:
-            return Feature(N, f"kernel config not found; {what} needs {option}", "kconfig")
-        return Feature(S, None, "kconfig") if on else Feature(
-            U, f"{option} is not set: {what}", "kconfig")
-
-    out: dict[str, Feature] = {}
-    kp = opt("CONFIG_KPROBES", "kprobe/kretprobe programs load but cannot attach")
-    if kp.state is S:
-        kp = opt("CONFIG_KPROBE_EVENTS", "kprobes attach through perf kprobe events")
-    out["kprobe"] = kp
-    out["kprobe_multi"] = opt("CONFIG_FPROBE", "kprobe.multi links need fprobe")
-    out["uprobe"] = opt("CONFIG_UPROBE_EVENTS", "uprobes attach through uprobe events")
+    out = kfacts.kconfig_attach_features(ctx.kconfig.enabled)
     for name, prog in (("fentry", "tracing"), ("lsm", "lsm")):
         f = (hooks or {}).get(name) or prog_types.get(prog)
         out[name] = Feature(f.state, f.reason, f.source) if f else Feature(
