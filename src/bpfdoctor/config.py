@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bpfdoctor.errors import InputError
+from bpfdoctor.fileio import require_regular_file
 from bpfdoctor.model import Finding, Severity
 from bpfdoctor.targets import (
     DEFAULT_LOADER,
@@ -141,8 +142,6 @@ def _has_tool_table(path: Path) -> bool:
 def load_config(path: Path) -> PreflightConfig:
     """Read and validate one configuration file (a regular file of at most 4 MiB: a FIFO
     or ``/dev/zero`` given as ``--config`` must not hang or fill memory)."""
-    from bpfdoctor.fileio import require_regular_file
-
     require_regular_file(path, "--config")
     try:
         with path.open("rb") as f:
@@ -333,8 +332,6 @@ def expand_objects(patterns: Sequence[str], root: Path, where: str = "objects") 
             matches = sorted(Path(p) for p in glob.glob(str(full), recursive=True))
             matches = [m for m in matches if m.is_file()]
         else:
-            from bpfdoctor.fileio import require_regular_file
-
             require_regular_file(full, f"{where}: {pattern!r}:")
             matches = [full] if full.is_file() else []
         if not matches:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bpfdoctor.check import verdict_for
 from bpfdoctor.errors import InputError
 from bpfdoctor.explain import explain_text
+from bpfdoctor.fileio import require_regular_file
 from bpfdoctor.model import (
     Category,
     CheckResult,
@@ -183,8 +184,6 @@ def _num(value: int | None) -> str:
 
 def read_previous(path: Path) -> dict[str, dict[str, int | None]]:
     """Per-program ``insns_processed``/``total_states``/``peak_states`` of a saved JSON result."""
-    from bpfdoctor.fileio import require_regular_file
-
     require_regular_file(path, "--compare")  # a FIFO would block, /dev/zero never end
     try:
         with path.open("rb") as f:

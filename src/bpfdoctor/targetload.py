@@ -24,6 +24,7 @@ from typing import Any
 from bpfdoctor.btf import Btf
 from bpfdoctor.checks.target import Target
 from bpfdoctor.errors import BpfDoctorError, InputError
+from bpfdoctor.fileio import read_capped, require_regular_file
 from bpfdoctor.kernelprofile import (
     MAX_PROFILE_BYTES,
     BtfFacts,
@@ -96,14 +97,8 @@ def version_target(version: str, *, name: str, loader_spec: Any = DEFAULT_LOADER
 # -- saved profile --------------------------------------------------------------------------
 
 
-def _read_capped(path: Path, what: str, limit: int) -> bytes:
-    from bpfdoctor.fileio import read_capped
-
-    return read_capped(path, what, limit)
-
-
 def profile_target(path: Path, *, name: str, loader_spec: Any = DEFAULT_LOADER) -> Target:
-    raw = _read_capped(path, "profile", MAX_PROFILE_BYTES)
+    raw = read_capped(path, "profile", MAX_PROFILE_BYTES)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -145,8 +140,6 @@ def _artifacts(text: str, path: Path) -> dict[str, Any]:
             if not p.exists():
                 raise InputError(f"{path}: artifacts.{key}: {p} does not exist")
             if key != "modules_btf":  # a directory of split BTF files, checked per file
-                from bpfdoctor.fileio import require_regular_file
-
                 require_regular_file(p, f"{path}: artifacts.{key}:")
             out[key] = p
     return out
@@ -155,7 +148,7 @@ def _artifacts(text: str, path: Path) -> dict[str, Any]:
 def _read_lines(path: Path) -> frozenset[str]:
     """A function or tracepoint list, plain or gzip; the decompressed size is capped too,
     so a gzip bomb ends in one error line rather than in the OOM killer."""
-    data = _gunzip_capped(_read_capped(path, "function list", MAX_LIST_BYTES), path,
+    data = _gunzip_capped(read_capped(path, "function list", MAX_LIST_BYTES), path,
                           MAX_LIST_BYTES)
     return frozenset(line.strip() for line in data.decode("utf-8", "replace").splitlines()
                      if line.strip())
@@ -175,8 +168,6 @@ def _module_loaders(directory: Path, base: Btf) -> dict[str, Callable[[], Btf]]:
         raise InputError(f"artifacts.modules_btf: {directory} is not a directory")
     out: dict[str, Callable[[], Btf]] = {}
     for f in sorted(directory.glob("*.btf")):
-        from bpfdoctor.fileio import require_regular_file
-
         require_regular_file(f, "artifacts.modules_btf:")
         out[f.stem] = functools.cache(functools.partial(_read_btf, f, base=base))
     return out
@@ -187,8 +178,6 @@ def _module_loaders(directory: Path, base: Btf) -> dict[str, Callable[[], Btf]]:
 
 def read_btf_bytes(path: Path) -> bytes:
     """Raw BTF from a raw BTF file or an ELF (vmlinux, .ko) with a ``.BTF`` section."""
-    from bpfdoctor.fileio import require_regular_file
-
     require_regular_file(path, "kernel BTF")
     try:
         with path.open("rb") as f:
@@ -238,7 +227,7 @@ def btf_target(
     if kconfig is not None:
         from bpfdoctor.probe.kconfig import decode_config_bytes, parse_kconfig
 
-        raw = _gunzip_capped(_read_capped(kconfig, "kconfig", MAX_KCONFIG_BYTES), kconfig,
+        raw = _gunzip_capped(read_capped(kconfig, "kconfig", MAX_KCONFIG_BYTES), kconfig,
                              MAX_KCONFIG_BYTES)
         parsed = parse_kconfig(decode_config_bytes(raw, str(kconfig)), str(kconfig))
         values, source = dict(parsed.values), str(kconfig)
