@@ -16,12 +16,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bpfdoctor import __version__, kfacts
+from bpfdoctor.btf import Btf
 from bpfdoctor.kernelprofile import Feature, FsFacts, KernelProfile, ProbeMeta
 from bpfdoctor.model import FeatureState
 from bpfdoctor.probe import asm, host
 from bpfdoctor.probe import syscall as sc
 from bpfdoctor.probe.features import GROUPS, ProbeContext, classify_failure, expand_groups
-from bpfdoctor.probe.kconfig import read_host_kconfig
+from bpfdoctor.probe.kconfig import Kconfig, read_host_kconfig
 from bpfdoctor.probe.live import ITEM_NAMES, LiveProber, lockdown_from_behaviour
 
 # Groups whose every item vmlinux BTF answers (kfacts.group_features) when bpf() is not usable.
@@ -51,9 +52,25 @@ def live_access(ctx: ProbeContext) -> Feature:
         return classify_failure(ctx, res.errno, res.log, "a socket filter")
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Captured:
+    """A profile plus what was read to make it and is too big to keep in one: the whole
+    kernel config and the parsed vmlinux BTF (``check --live`` reuses both)."""
+
+    profile: KernelProfile
+    kconfig: Kconfig
+    btf: Btf | None
+
+
 def capture(only: list[str] | None = None, progress: ProgressFn = _noop,
             btf_only: bool = False) -> KernelProfile:
     """Probe the running kernel. ``btf_only`` skips every bpf() call (fast, unprivileged)."""
+    return capture_host(only, progress, btf_only).profile
+
+
+def capture_host(only: list[str] | None = None, progress: ProgressFn = _noop,
+                 btf_only: bool = False) -> Captured:
+    """:func:`capture`, keeping the full kernel config and the parsed vmlinux BTF."""
     started = time.perf_counter()
     groups = expand_groups(only)
     kconfig, _tried = read_host_kconfig()
@@ -99,7 +116,7 @@ def capture(only: list[str] | None = None, progress: ProgressFn = _noop,
         if prober is not None and "tracing" in prober.prog_type_ids:
             hooks["fentry"] = prober.fentry()
         features["tracing"] = _tracing(ctx, fs, features.get("prog_types", {}), hooks)
-    return KernelProfile(
+    profile = KernelProfile(
         captured_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         host=hostf,
         security=security,
@@ -112,6 +129,7 @@ def capture(only: list[str] | None = None, progress: ProgressFn = _noop,
         probe=ProbeMeta(__version__, tuple(groups), live,
                         round((time.perf_counter() - started) * 1000, 1)),
     )
+    return Captured(profile, kconfig, raw)
 
 
 def _live_group(p: LiveProber, group: str, step: Callable[[int], None],

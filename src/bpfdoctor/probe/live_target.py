@@ -12,12 +12,10 @@ from pathlib import Path
 
 from bpfdoctor.btf import Btf
 from bpfdoctor.checks.target import PinnedMap, Target
-from bpfdoctor.errors import BpfDoctorError
 from bpfdoctor.knowledge import uapi
 from bpfdoctor.model import TargetInfo
 from bpfdoctor.probe import syscall as sc
-from bpfdoctor.probe.capture import capture
-from bpfdoctor.probe.kconfig import read_host_kconfig
+from bpfdoctor.probe.capture import capture_host
 from bpfdoctor.targets import DEFAULT_LOADER, LoaderSpec
 
 SYS_BTF = Path("/sys/kernel/btf")
@@ -27,12 +25,11 @@ MAX_PINS = 4096
 
 
 def live_target(*, name: str = "live", loader_spec: LoaderSpec = DEFAULT_LOADER) -> Target:
-    profile = capture()
-    kconfig, _ = read_host_kconfig(profile.host.kernel_release)
+    captured = capture_host()
+    profile, kconfig, btf = captured.profile, captured.kconfig, captured.btf
     complete = bool(kconfig.values)
     if complete:
         profile = dataclasses.replace(profile, kconfig=dict(kconfig.values))
-    btf = _vmlinux_btf()
     modules = _module_btf(btf) if btf is not None else None
     return Target(
         info=TargetInfo(kind="live", kernel=profile.host.kernel_release, name=name),
@@ -47,17 +44,6 @@ def live_target(*, name: str = "live", loader_spec: LoaderSpec = DEFAULT_LOADER)
         loader=loader_spec,
         kconfig_complete=complete,
     )
-
-
-def _vmlinux_btf() -> Btf | None:
-    try:
-        data = (SYS_BTF / "vmlinux").read_bytes()
-    except OSError:
-        return None
-    try:
-        return Btf.from_bytes(data, source="/sys/kernel/btf/vmlinux")
-    except BpfDoctorError:
-        return None
 
 
 def _module_btf(base: Btf) -> dict[str, Callable[[], Btf]]:
