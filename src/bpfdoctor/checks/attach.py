@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 from bpfdoctor.checks.context import CheckContext
 from bpfdoctor.elf.object import Program
-from bpfdoctor.errors import BpfDoctorError
 from bpfdoctor.model import Finding
 
 # libbpf's arch_specific_syscall_pfx(): the syscall wrapper names per architecture.
@@ -55,20 +54,9 @@ def btf_attach_targets(ctx: CheckContext) -> Iterator[Finding]:
         name, what = want
         if btf is None:
             continue  # KC017 (no kernel BTF) or unknown: nothing to compare with
-        if btf.find(name):
+        if btf.find(name) or ctx.in_module_btf(name):
             continue
         mods = ctx.target.module_btf
-        if mods:
-            found = False
-            for load in mods.values():
-                try:
-                    if load().find(name):
-                        found = True
-                        break
-                except (BpfDoctorError, OSError):  # an unreadable module BTF cannot answer
-                    continue
-            if found:
-                continue
         functions = ctx.target.functions
         in_kallsyms = functions is not None and name in functions
         renamed = _renamed(functions, name) if functions is not None else []

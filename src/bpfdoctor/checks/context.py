@@ -18,6 +18,7 @@ from packaging.version import InvalidVersion, Version
 from bpfdoctor.checks.registry import info
 from bpfdoctor.checks.target import Target
 from bpfdoctor.elf.object import BpfObject, Program, ProgramUse
+from bpfdoctor.errors import BpfDoctorError
 from bpfdoctor.knowledge.kb import KnowledgeBase
 from bpfdoctor.model import FeatureState, Finding, Location, Severity
 
@@ -101,6 +102,20 @@ class CheckContext:
             "version-table",
             entry.min_kernel,
         )
+
+    def in_module_btf(self, name: str) -> bool | None:
+        """Whether a type or function ``name`` is in the target's module BTF: None when the
+        modules' BTF is not known (a module BTF that cannot be read cannot answer)."""
+        mods = self.target.module_btf
+        if mods is None:
+            return None
+        for load in mods.values():
+            try:
+                if load().find(name):
+                    return True
+            except (BpfDoctorError, OSError):
+                continue
+        return False
 
     def kconfig_off(self, option: str) -> bool | None:
         """True when the target's config says ``option`` is not set; None when unknown

@@ -9,7 +9,6 @@ from bpfdoctor.checks.context import CheckContext, Fact
 from bpfdoctor.elf.insns import InsnKind
 from bpfdoctor.elf.object import Program
 from bpfdoctor.elf.sections import SecFlag, find_sec_def
-from bpfdoctor.errors import BpfDoctorError
 from bpfdoctor.kernelprofile import PROBED_ATTACH_TYPES
 from bpfdoctor.model import FeatureState, Finding
 from bpfdoctor.targets import LoaderSpec
@@ -274,16 +273,7 @@ def _kernel_symbol(ctx: CheckContext, name: str, *, func: bool) -> bool | None:
     if btf is not None:
         if btf.find(name):
             return True
-        mods = ctx.target.module_btf
-        if mods:
-            for load in mods.values():
-                try:
-                    if load().find(name):
-                        return True
-                except (BpfDoctorError, OSError):  # an unreadable module BTF cannot answer
-                    continue
-            return False
-        return False if mods is not None else None
+        return ctx.in_module_btf(name)
     if func:
         kf = ctx.target.profile.features.get("kfuncs")
         if kf:
